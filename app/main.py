@@ -1,0 +1,78 @@
+"""Application factory: the only module that sees every layer."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.api import install_api
+from app.config import Settings
+from app.runs.manager import RunManager
+from app.storage.store import Store
+from app.ui import install_ui
+
+HTMX_PACKAGES = ("htmx.org", "htmx-ext-sse")
+
+
+class SetupError(RuntimeError):
+    """The installation is incomplete (e.g. `npm ci` has not run)."""
+
+
+def _check_frontend(settings: Settings) -> None:
+    missing = [p for p in HTMX_PACKAGES if not (settings.node_modules / p / "dist").is_dir()]
+    if missing:
+        raise SetupError(
+            f"front-end packages missing in {settings.node_modules}: {', '.join(missing)}. "
+            "Run `npm ci` (or `make run`, which does it) in the project folder."
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    _check_frontend(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.db)
+        manager = RunManager(store, settings)
+        await manager.startup()
+        app.state.store = store
+        app.state.manager = manager
+        try:
+            yield
+        finally:
+            await manager.shutdown()
+            store.close()
+
+    app = FastAPI(
+        title="Backprop Live",
+        version="1.0",
+        description="Train multilayer perceptrons on the server and watch them learn.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_api(app, settings)
+    install_ui(app, settings)
+    app.mount(
+        "/static/vendor/htmx",
+        StaticFiles(directory=settings.node_modules / "htmx.org" / "dist"),
+        name="htmx",
+    )
+    app.mount(
+        "/static/vendor/htmx-ext-sse",
+        StaticFiles(directory=settings.node_modules / "htmx-ext-sse" / "dist"),
+        name="htmx-ext-sse",
+    )
+    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn app.main:app` works without building an app (and reading the
+    # environment) at import time.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
