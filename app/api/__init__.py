@@ -1,0 +1,22 @@
+"""The JSON API under /api (API.md): routes, errors and the body-size limit."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from app.api import datasets, events, health, runs
+from app.api.errors import install_error_handlers
+from app.api.limits import BodySizeLimitMiddleware
+from app.config import Settings
+
+
+def install_api(app: FastAPI, settings: Settings) -> None:
+    """Mount every /api route on ``app`` and install the error mapping and body limit."""
+    api = APIRouter(prefix="/api")
+    api.include_router(runs.router)
+    api.include_router(events.router)
+    api.include_router(datasets.router)
+    api.include_router(health.router)
+    app.include_router(api)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)

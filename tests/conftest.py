@@ -1,0 +1,39 @@
+"""Top-level fixtures: settings on a temporary database, a TestClient, a live server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from tests.support import LiveServer
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings on a fresh database in the test's temporary folder.
+
+    Short checkpoint and ping intervals keep the tests quick; everything else
+    is the default.
+    """
+    return Settings.from_env(
+        {}, db=tmp_path / "test.db", checkpoint_interval=0.5, sse_ping_interval=1.0
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """TestClient over create_app(settings), with the lifespan (store, manager) running."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """A real uvicorn server on a free loopback port (for SSE and other streaming)."""
+    with LiveServer(create_app(settings)) as server:
+        yield server
