@@ -1,0 +1,912 @@
+"""RunManager: every run's record, its worker process, its live hub, its persistence.
+
+One worker process per training run (`app.runs.worker`, forkserver context).
+Each worker has a reader thread that blocks on the pipe and hands messages to
+the event loop (`call_soon_threadsafe`), and a supervisor task that applies
+them in order: metrics into the hub and the pending batch, the latest weights
+into an immutable snapshot (predictions read it, also while training), and
+every checkpoint — with the metrics since the previous one — into the store in
+one transaction. All writes go through one writer thread, in order, so a big
+checkpoint never stalls the loop; status changes are awaited before the API
+answers ("a status the API has reported is durable").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+import numpy as np
+
+from app.config import Settings
+from app.nn.datasets import DatasetError, dataset_defaults, dataset_to_json, make_dataset
+from app.nn.network import MLP, count_params, param_views
+from app.nn.training import resolve_head
+from app.runs.broadcast import RunHub
+from app.runs.models import (
+    MAX_FEATURES,
+    MAX_PARAMS,
+    MAX_PREDICT_ROWS,
+    MAX_SAMPLES,
+    MAX_STEP_EPOCHS,
+    ProblemError,
+    RunCreate,
+    RunPatch,
+    RunStatus,
+    RunView,
+    finite_or_none,
+)
+from app.runs.worker import build_trainer, dataset_spec, run_worker
+from app.storage.errors import StorageError
+from app.storage.store import Checkpoint, MetricRow, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+STOP_TIMEOUT = 15.0  # seconds a worker gets to honour a stop before it is killed
+SHUTDOWN_GRACE = 4.0  # seconds all workers get to checkpoint on shutdown (then killed)
+FRAME_INTERVAL = 1 / 30
+_EOF = object()
+_METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing Process
+    conn: Connection
+    target: int
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    done: asyncio.Future[None] | None = None
+    shutting_down: bool = False
+    thread: threading.Thread | None = None
+
+
+@dataclass
+class _Run:
+    id: str
+    config: dict[str, Any]  # public config (API.md `config`)
+    status: RunStatus
+    message: str | None
+    epoch: int
+    last: dict[str, float | None]  # metrics of `epoch`
+    created_at: datetime
+    updated_at: datetime
+    layer_sizes: list[int]
+    task: str
+    n_params: int
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    params: np.ndarray | None = None  # latest weights (flat, never mutated: a snapshot)
+    params_epoch: int = 0
+    state: Checkpoint | None = None  # latest full trainer state known in memory
+    worker: _Worker | None = None
+    hub: RunHub | None = None
+    pending: list[MetricRow] = field(default_factory=list)  # metrics not yet stored
+    deleted: bool = False
+    predict_net: tuple[np.ndarray, MLP] | None = None
+
+
+class RunManager:
+    """See INTERNALS.md `app.runs`; every public method raises ProblemError for 404/409/422."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._runs: dict[str, _Run] = {}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-store-writer")
+        self._mp = multiprocessing.get_context("forkserver")
+        # Children start from a server that already imported NumPy and the trainer.
+        self._mp.set_forkserver_preload(["app.runs.worker"])
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Load every run; runs the last server left `running` become `interrupted`,
+        with the metrics after their checkpoint dropped."""
+        for row in self.store.load_runs():
+            if row["status"] == RunStatus.running:
+                now = _now().isoformat()
+                epoch = self.store.rewind_to_checkpoint(
+                    row["id"],
+                    {
+                        "status": str(RunStatus.interrupted),
+                        "message": "the server stopped while this run was training; "
+                        "start it to continue from its last checkpoint",
+                        "updated_at": now,
+                    },
+                )
+                last = self.store.load_metrics(row["id"], since=epoch - 1) if epoch else []
+                row.update(
+                    status=RunStatus.interrupted,
+                    message="the server stopped while this run was training; "
+                    "start it to continue from its last checkpoint",
+                    epoch=epoch,
+                    updated_at=now,
+                    last_metrics=_last_metrics(last[0]) if last else None,
+                )
+            self._runs[row["id"]] = self._run_from_row(row)
+
+    async def shutdown(self) -> None:
+        """Checkpoint and stop every worker (≤ ~5 s); their runs become `interrupted`."""
+        self._closing = True
+        workers = [r.worker for r in self._runs.values() if r.worker is not None]
+        for w in workers:
+            w.shutting_down = True
+            _send(w.conn, ("shutdown",))
+        pending = [w.done for w in workers if w.done is not None]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+            for w in workers:
+                if w.done in late:
+                    _kill(w.process)
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        for task in list(self._tasks):
+            if not task.done():
+                task.cancel()
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown, True)
+
+    # ---- queries ------------------------------------------------------------------------
+
+    def list_runs(self) -> list[RunView]:
+        """Every run, newest first."""
+        return [self._view(r) for r in reversed(self._runs.values())]
+
+    def get(self, run_id: str) -> RunView:
+        return self._view(self._get(run_id))
+
+    def metrics(self, run_id: str, since: int = 0) -> dict[str, list[Any]]:
+        """API.md columnar metrics of epochs > since, plus `grad_norms` (per epoch, per layer)."""
+        return self.hub(run_id).history.slice(max(0, int(since)))
+
+    def weights(self, run_id: str) -> dict[str, Any]:
+        """{"epoch", "layers": [{"weights": (n_out, n_in) lists, "biases": list | None}]}."""
+        run = self._get(run_id)
+        params, epoch = self._params(run)
+        weights, biases = self._views(run, params)
+        return {
+            "epoch": epoch,
+            "layers": [
+                {"weights": w.tolist(), "biases": None if biases is None else biases[i].tolist()}
+                for i, w in enumerate(weights)
+            ],
+        }
+
+    def data(self, run_id: str) -> dict[str, Any]:
+        """{"train": {"x", "y"}, "test": {...}}, y in the form `custom` takes it."""
+        run = self._get(run_id)
+        custom = (
+            self.store.load_custom(run.id) if run.config["dataset"]["kind"] == "custom" else None
+        )
+        return dataset_to_json(make_dataset(dataset_spec(run.config, custom)))
+
+    def predict(self, run_id: str, inputs: Any) -> dict[str, Any]:
+        """Outputs (n, n_out) of the latest weights for inputs (n, n_in); thread-safe."""
+        run = self._get(run_id)
+        try:
+            x = np.asarray(inputs, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ProblemError(422, "inputs must be rows of numbers", "inputs") from None
+        n_in = run.layer_sizes[0]
+        if x.ndim != 2 or x.shape[1] != n_in:
+            raise ProblemError(
+                422, f"inputs must be rows of {n_in} numbers, got shape {list(x.shape)}", "inputs"
+            )
+        if not 1 <= x.shape[0] <= MAX_PREDICT_ROWS:
+            raise ProblemError(422, f"inputs must have 1-{MAX_PREDICT_ROWS} rows", "inputs")
+        if not np.isfinite(x).all():
+            raise ProblemError(422, "every input must be a finite number", "inputs")
+        params, _ = self._params(run)
+        cached = run.predict_net
+        if cached is None or cached[0] is not params:
+            net = self._network(run)
+            net.params[...] = params
+            cached = (params, net)
+            run.predict_net = cached
+        with np.errstate(all="ignore"):
+            out = cached[1].forward(x).astype(np.float64)
+        result: dict[str, Any] = {
+            "outputs": [[v if np.isfinite(v) else None for v in row] for row in out.tolist()]
+        }
+        if run.task == "classification":
+            labels = (out[:, 0] >= 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(1)
+            result["labels"] = labels.tolist()
+        return result
+
+    def hub(self, run_id: str) -> RunHub:
+        return self._hub(self._get(run_id))
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Counts for leak checks: subscribers, tasks, threads, workers, open fds."""
+        try:
+            fds = len(os.listdir("/proc/self/fd"))
+        except OSError:
+            fds = -1
+        workers = [r.worker.process.pid for r in self._runs.values() if r.worker is not None]
+        return {
+            "runs": len(self._runs),
+            "running": len(workers),
+            "workers": workers,
+            "subscribers": sum(r.hub.subscribers for r in self._runs.values() if r.hub),
+            "hubs": sum(1 for r in self._runs.values() if r.hub is not None),
+            "tasks": len(asyncio.all_tasks()),
+            "threads": threading.active_count(),
+            "fds": fds,
+        }
+
+    # ---- commands -----------------------------------------------------------------------
+
+    async def create(self, body: RunCreate) -> RunView:
+        """Validate against the dataset, store, and start if `body.start`."""
+        if len(self._runs) >= self.settings.max_stored_runs:
+            raise ProblemError(
+                409,
+                f"too many stored runs (limit {self.settings.max_stored_runs}); delete some first",
+            )
+        if body.start:
+            self._check_capacity()
+        run, custom = await asyncio.to_thread(self._prepare, body)
+        await self._write(
+            self.store.insert_run,
+            {
+                "id": run.id,
+                "name": run.config["name"],
+                "config": _stored_config(run),
+                "status": str(run.status),
+                "message": None,
+                "epoch": 0,
+                "last_metrics": None,
+                "created_at": run.created_at.isoformat(),
+                "updated_at": run.updated_at.isoformat(),
+            },
+            custom,
+        )
+        self._runs[run.id] = run
+        if body.start:
+            try:
+                return await self.start(run.id)
+            except ProblemError:
+                await self.delete(run.id)
+                raise
+        return self._view(run)
+
+    async def start(self, run_id: str) -> RunView:
+        """Start or continue (from the latest checkpoint) → `running`."""
+        run = self._get(run_id)
+        async with run.lock:
+            self._check_alive(run)
+            if run.status == RunStatus.running:
+                return self._view(run)
+            if run.status in (RunStatus.diverged, RunStatus.failed):
+                raise ProblemError(
+                    409, f"a {run.status} run cannot be started; reset it first", "status"
+                )
+            if run.epoch >= run.config["epochs"]:
+                if run.status == RunStatus.completed:
+                    raise ProblemError(
+                        409,
+                        f"the run is completed at epoch {run.epoch}; raise `epochs` to continue",
+                        "status",
+                    )
+                await self._set_status(run, RunStatus.completed, None)
+                return self._view(run)
+            await self._launch(run, target=run.config["epochs"])
+            return self._view(run)
+
+    async def stop(self, run_id: str) -> RunView:
+        """Pause after the current batch; returns once the epoch is final and stored."""
+        run = self._get(run_id)
+        async with run.lock:
+            self._check_alive(run)
+            if run.worker is not None:
+                await self._halt(run.worker, "stop")
+            return self._view(run)
+
+    async def step(self, run_id: str, epochs: int = 1) -> RunView:
+        """Train min(epochs, config.epochs - epoch) epochs now → stopped/completed/diverged."""
+        if not 1 <= int(epochs) <= MAX_STEP_EPOCHS:
+            raise ProblemError(422, f"epochs must be 1-{MAX_STEP_EPOCHS}", "epochs")
+        run = self._get(run_id)
+        async with run.lock:
+            self._check_alive(run)
+            if run.status not in (RunStatus.created, RunStatus.stopped, RunStatus.interrupted):
+                raise ProblemError(
+                    409,
+                    f"step is allowed from created, stopped or interrupted, not {run.status}",
+                    "status",
+                )
+            target = min(run.epoch + int(epochs), run.config["epochs"])
+            if target <= run.epoch:
+                await self._set_status(run, RunStatus.completed, None)
+                return self._view(run)
+            worker = await self._launch(run, target=target)
+        if worker.done is not None:
+            await asyncio.shield(worker.done)
+        return self._view(run)
+
+    async def reset(self, run_id: str) -> RunView:
+        """Stop if running, back to the creation weights at epoch 0 → `created`."""
+        run = self._get(run_id)
+        async with run.lock:
+            self._check_alive(run)
+            if run.worker is not None:
+                await self._halt(run.worker, "stop")
+            params = await asyncio.to_thread(self._initial_params, run)
+            run.params, run.params_epoch, run.state = params, 0, None
+            run.epoch, run.last, run.pending = 0, _no_metrics(), []
+            run.status, run.message, run.updated_at = RunStatus.created, None, _now()
+            await self._write(
+                self.store.clear_progress,
+                run.id,
+                {
+                    "status": str(run.status),
+                    "message": None,
+                    "epoch": 0,
+                    "last_metrics": None,
+                    "updated_at": run.updated_at.isoformat(),
+                },
+            )
+            if run.hub is not None:
+                weights, biases = self._views(run, params)
+                run.hub.reset(self._view(run), weights, biases)
+            return self._view(run)
+
+    async def patch(self, run_id: str, body: RunPatch) -> RunView:
+        """Rename, or change learning_rate / epochs / speed — forwarded to a running worker."""
+        changes = body.changes()
+        run = self._get(run_id)
+        async with run.lock:
+            self._check_alive(run)
+            epochs = changes.get("epochs")
+            if epochs is not None and epochs < run.epoch:
+                raise ProblemError(
+                    422, f"epochs ({epochs}) is below the current epoch ({run.epoch})", "epochs"
+                )
+            if not changes:
+                return self._view(run)
+            run.config.update(changes)
+            forward = {k: v for k, v in changes.items() if k != "name"}
+            if run.worker is not None and forward:
+                _send(run.worker.conn, ("set", forward))
+            if run.status == RunStatus.completed and run.config["epochs"] > run.epoch:
+                run.status, run.message = RunStatus.stopped, None
+            run.updated_at = _now()
+            await self._write(
+                self.store.update_run,
+                run.id,
+                name=run.config["name"],
+                config=_stored_config(run),
+                status=str(run.status),
+                message=run.message,
+                updated_at=run.updated_at.isoformat(),
+            )
+            if run.hub is not None:
+                run.hub.set_view(self._view(run))
+            return self._view(run)
+
+    async def delete(self, run_id: str) -> None:
+        """Stop it if running, delete it and its data; its streams end."""
+        run = self._get(run_id)
+        async with run.lock:
+            self._check_alive(run)
+            if run.worker is not None:
+                await self._halt(run.worker, "stop")
+            await self._write(self.store.delete_run, run.id)
+            run.deleted = True
+            self._runs.pop(run.id, None)
+            if run.hub is not None:
+                run.hub.close()
+
+    # ---- internals: records -------------------------------------------------------------
+
+    def _get(self, run_id: str) -> _Run:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise ProblemError(404, f"no run with id {run_id!r}")
+        return run
+
+    @staticmethod
+    def _check_alive(run: _Run) -> None:
+        if run.deleted:
+            raise ProblemError(404, f"no run with id {run.id!r}")
+
+    def _view(self, run: _Run) -> RunView:
+        return RunView(
+            id=run.id,
+            name=run.config["name"],
+            status=run.status,
+            message=run.message,
+            config=run.config,
+            layer_sizes=run.layer_sizes,
+            task=run.task,
+            n_params=run.n_params,
+            epoch=run.epoch,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            **{k: run.last.get(k) for k in _METRIC_KEYS},
+        )
+
+    def _run_from_row(self, row: dict[str, Any]) -> _Run:
+        config = dict(row["config"])
+        layer_sizes = list(config.pop("_layer_sizes"))
+        task = config.pop("_task")
+        return _Run(
+            id=row["id"],
+            config=config,
+            status=RunStatus(row["status"]),
+            message=row["message"],
+            epoch=int(row["epoch"]),
+            last=row["last_metrics"] or _no_metrics(),
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+            layer_sizes=layer_sizes,
+            task=task,
+            n_params=count_params(layer_sizes, config["use_bias"]),
+        )
+
+    def _prepare(self, body: RunCreate) -> tuple[_Run, dict[str, np.ndarray] | None]:
+        """Resolve defaults and check every limit that needs the dataset (worker thread)."""
+        spec = body.dataset.model_dump()
+        try:
+            data = make_dataset(spec)
+            public_dataset = {
+                k: v for k, v in dataset_defaults(spec).items() if k not in ("x", "y")
+            }
+        except DatasetError as exc:
+            raise ProblemError(422, f"dataset.{exc}", f"dataset.{exc.field}") from None
+        n_samples = data.x_train.shape[0] + data.x_test.shape[0]
+        if n_samples > MAX_SAMPLES:
+            raise ProblemError(422, f"at most {MAX_SAMPLES} samples", "dataset.n_samples")
+        if data.n_inputs > MAX_FEATURES or data.n_outputs > MAX_FEATURES:
+            raise ProblemError(
+                422,
+                f"at most {MAX_FEATURES} inputs and outputs",
+                "dataset",
+            )
+        try:
+            output_activation, loss = resolve_head(
+                data.task, data.n_outputs, body.output_activation, body.loss
+            )
+        except ValueError as exc:
+            blamed = getattr(exc, "field", "loss")
+            raise ProblemError(
+                422, str(exc), blamed if blamed in ("loss", "output_activation") else "loss"
+            ) from None
+        layer_sizes = [data.n_inputs, *body.hidden_layers, data.n_outputs]
+        n_params = count_params(layer_sizes, body.use_bias)
+        if n_params > MAX_PARAMS:
+            raise ProblemError(
+                422,
+                f"the network {layer_sizes} would have {n_params:,} parameters; "
+                f"the limit is {MAX_PARAMS:,}",
+                "hidden_layers",
+            )
+        run_id = uuid.uuid4().hex[:12]
+        hidden = "-".join(str(h) for h in body.hidden_layers) or "linear"
+        config: dict[str, Any] = body.model_dump(exclude={"start", "dataset"})
+        config.update(
+            name=body.name if body.name is not None else f"{spec['kind']} {hidden} {run_id[:4]}",
+            dataset=public_dataset,
+            output_activation=output_activation,
+            loss=loss,
+        )
+        custom = None
+        if spec["kind"] == "custom":
+            y_dtype = np.int64 if data.task == "classification" else np.float64
+            custom = {
+                "x": np.asarray(spec["x"], dtype=np.float64),
+                "y": np.asarray(spec["y"], dtype=y_dtype),
+            }
+        try:
+            trainer = build_trainer(config, custom, data)
+        except ValueError as exc:
+            raise ProblemError(422, str(exc), getattr(exc, "field", None)) from None
+        now = _now()
+        run = _Run(
+            id=run_id,
+            config=config,
+            status=RunStatus.created,
+            message=None,
+            epoch=0,
+            last=_no_metrics(),
+            created_at=now,
+            updated_at=now,
+            layer_sizes=layer_sizes,
+            task=data.task,
+            n_params=n_params,
+        )
+        run.params = trainer.network.params.copy()
+        return run, custom
+
+    def _network(self, run: _Run) -> MLP:
+        c = run.config
+        return MLP(
+            run.layer_sizes,
+            activation=c["activation"],
+            output_activation=c["output_activation"],
+            use_bias=c["use_bias"],
+            dtype=c["dtype"],
+        )
+
+    def _initial_params(self, run: _Run) -> np.ndarray:
+        c = run.config
+        net = MLP.initialise(
+            run.layer_sizes,
+            activation=c["activation"],
+            output_activation=c["output_activation"],
+            use_bias=c["use_bias"],
+            init=c["init"],
+            rng=np.random.default_rng(int(c["seed"])),
+            dtype=c["dtype"],
+        )
+        return net.params
+
+    def _params(self, run: _Run) -> tuple[np.ndarray, int]:
+        """The latest weights snapshot (flat) and its epoch, loading it on first use."""
+        params = run.params
+        if params is None:
+            state = run.state or self.store.load_checkpoint(run.id)
+            if state is not None:
+                run.state = state
+                params, run.params_epoch = state.arrays["params"], state.epoch
+            else:
+                params, run.params_epoch = self._initial_params(run), 0
+            run.params = params
+        return params, run.params_epoch
+
+    def _views(
+        self, run: _Run, params: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        return param_views(params, run.layer_sizes, bool(run.config["use_bias"]))
+
+    def _hub(self, run: _Run) -> RunHub:
+        if run.hub is None:
+            hub = RunHub(self._view(run))
+            hub.history.extend(self.store.load_metrics(run.id))
+            hub.history.extend(run.pending)
+            params, epoch = self._params(run)
+            weights, biases = self._views(run, params)
+            hub.set_layers(weights, biases, epoch)
+            run.hub = hub
+        return run.hub
+
+    # ---- internals: persistence ---------------------------------------------------------
+
+    async def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, partial(fn, *args, **kwargs))
+
+    def _write_later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue a write behind the others without waiting (training progress)."""
+        future = self._writer.submit(fn, *args, **kwargs)
+        future.add_done_callback(_log_write_error)
+
+    async def _set_status(self, run: _Run, status: RunStatus, message: str | None) -> None:
+        run.status, run.message, run.updated_at = status, message, _now()
+        await self._write(
+            self.store.update_run,
+            run.id,
+            status=str(status),
+            message=message,
+            updated_at=run.updated_at.isoformat(),
+        )
+        if run.hub is not None:
+            run.hub.set_view(self._view(run))
+
+    # ---- internals: workers -------------------------------------------------------------
+
+    def _check_capacity(self) -> None:
+        running = sum(1 for r in self._runs.values() if r.worker is not None)
+        if running >= self.settings.max_running_runs:
+            raise ProblemError(
+                409,
+                f"too many runs are training ({running}, the limit is "
+                f"{self.settings.max_running_runs}); stop one first",
+            )
+
+    async def _launch(self, run: _Run, target: int) -> _Worker:
+        """Start a worker training `run` up to `target` epochs; the run becomes `running`."""
+        if self._closing:
+            raise ProblemError(409, "the server is shutting down")
+        self._check_capacity()
+        custom = None
+        if run.config["dataset"]["kind"] == "custom":
+            custom = self.store.load_custom(run.id)
+        state = run.state
+        if state is None and run.epoch > 0:
+            state = self.store.load_checkpoint(run.id)
+        if state is not None and state.epoch != run.epoch:
+            # The stored record ran ahead of its checkpoint: continue from the checkpoint.
+            self._rewind(run, state.epoch)
+        hub = self._hub(run)
+        job = {
+            "config": run.config,
+            "custom": custom,
+            "state": (state.arrays, state.meta) if state is not None and run.epoch > 0 else None,
+            "target": target,
+            "checkpoint_interval": self.settings.checkpoint_interval,
+            "frame_interval": FRAME_INTERVAL,
+        }
+        parent_conn, child_conn = self._mp.Pipe(duplex=True)
+        process = self._mp.Process(
+            target=run_worker, args=(child_conn, job), name=f"run-{run.id}", daemon=True
+        )
+        worker = _Worker(process=process, conn=parent_conn, target=target)
+        run.worker = worker  # counts against the cap from now on
+        try:
+            await asyncio.to_thread(process.start)
+        except BaseException:
+            run.worker = None
+            parent_conn.close()
+            child_conn.close()
+            raise
+        child_conn.close()
+        loop = asyncio.get_running_loop()
+        worker.done = loop.create_future()
+        worker.thread = threading.Thread(
+            target=_read_pipe,
+            args=(parent_conn, loop, worker.queue),
+            name=f"run-{run.id}-reader",
+            daemon=True,
+        )
+        worker.thread.start()
+        run.status, run.message, run.updated_at = RunStatus.running, None, _now()
+        task = asyncio.create_task(self._supervise(run, worker), name=f"run-{run.id}-supervisor")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await self._write(
+            self.store.update_run,
+            run.id,
+            status=str(run.status),
+            message=None,
+            updated_at=run.updated_at.isoformat(),
+        )
+        hub.set_view(self._view(run))
+        return worker
+
+    def _rewind(self, run: _Run, epoch: int) -> None:
+        rows = self.store.load_metrics(run.id, since=epoch - 1) if epoch else []
+        run.epoch = epoch
+        run.last = _last_metrics(rows[0]) if rows and rows[0].epoch == epoch else _no_metrics()
+        run.pending = [m for m in run.pending if m.epoch <= epoch]
+        if run.hub is not None:
+            run.hub.rewind(epoch, self._view(run))
+
+    async def _halt(self, worker: _Worker, command: str) -> None:
+        """Ask the worker to stop and wait until its run is stored and settled."""
+        _send(worker.conn, (command,))
+        done = worker.done
+        if done is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(done), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "worker %s ignored %r for %.0f s; killing it",
+                worker.process.pid,
+                command,
+                STOP_TIMEOUT,
+            )
+            _kill(worker.process)
+            await asyncio.shield(done)
+
+    def _apply(self, run: _Run, msg: dict[str, Any]) -> None:
+        """A frame (or the final message) from the worker: memory, hub, store."""
+        rows: list[MetricRow] = [m for m in msg["metrics"] if m.epoch > run.epoch]
+        if msg.get("reason") == "diverged" and rows:
+            rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
+        if rows:
+            run.epoch = rows[-1].epoch
+            run.last = _last_metrics(rows[-1])
+            run.pending.extend(rows)
+        params = msg.get("params")
+        if params is not None:
+            run.params, run.params_epoch = params, run.epoch
+        state = msg.get("state")
+        if state is not None:
+            arrays, meta = state
+            run.state = Checkpoint(int(meta["epoch"]), arrays, meta)
+        run.updated_at = _now()
+        if run.hub is not None:
+            weights = biases = None
+            if params is not None:
+                weights, biases = self._views(run, params)
+            run.hub.publish(rows, self._view(run), weights, biases)
+        if state is not None and msg["type"] == "frame":
+            self._checkpoint_later(run)
+
+    def _checkpoint_later(self, run: _Run) -> None:
+        state = run.state
+        if state is None:
+            return
+        metrics = [m for m in run.pending if m.epoch <= state.epoch]
+        run.pending = [m for m in run.pending if m.epoch > state.epoch]
+        self._write_later(
+            self.store.commit_progress,
+            run.id,
+            metrics,
+            state,
+            {
+                "epoch": state.epoch,
+                "last_metrics": run.last
+                if run.epoch == state.epoch
+                else (_last_metrics(metrics[-1]) if metrics else None),
+                "updated_at": run.updated_at.isoformat(),
+            },
+        )
+
+    async def _supervise(self, run: _Run, worker: _Worker) -> None:
+        final: dict[str, Any] | None = None
+        broken: str | None = None
+        try:
+            while True:
+                msg = await worker.queue.get()
+                if msg is _EOF:
+                    break
+                if isinstance(msg, BaseException):
+                    broken = f"{type(msg).__name__}: {msg}"
+                    break
+                self._apply(run, msg)
+                if msg["type"] == "final":
+                    final = msg
+                    break
+            exitcode = await asyncio.to_thread(_join, worker.process)
+            status, message = self._outcome(run, worker, final, broken, exitcode)
+            await self._finish(run, final, status, message)
+        except Exception:
+            log.exception("supervising run %s failed", run.id)
+            run.status, run.message = RunStatus.failed, "internal error while supervising the run"
+        finally:
+            run.worker = None
+            with contextlib.suppress(OSError):
+                worker.conn.close()
+            if run.hub is not None:
+                run.hub.set_view(self._view(run))
+            if worker.done is not None and not worker.done.done():
+                worker.done.set_result(None)
+
+    def _outcome(
+        self,
+        run: _Run,
+        worker: _Worker,
+        final: dict[str, Any] | None,
+        broken: str | None,
+        exitcode: int | None,
+    ) -> tuple[RunStatus, str | None]:
+        if final is None:
+            if worker.shutting_down:
+                return RunStatus.interrupted, "the server stopped while this run was training"
+            if broken:
+                return RunStatus.failed, f"lost contact with the worker process ({broken})"
+            return (
+                RunStatus.failed,
+                f"the worker process died unexpectedly ({_exit_text(exitcode)})",
+            )
+        reason = final["reason"]
+        if reason == "error":
+            return RunStatus.failed, final.get("message") or "training failed"
+        if reason == "diverged":
+            return RunStatus.diverged, final.get("message")
+        if reason == "shutdown":
+            return RunStatus.interrupted, "the server stopped while this run was training"
+        if run.epoch >= run.config["epochs"]:
+            return RunStatus.completed, None
+        return RunStatus.stopped, None
+
+    async def _finish(
+        self, run: _Run, final: dict[str, Any] | None, status: RunStatus, message: str | None
+    ) -> None:
+        """Store the run's end: pending metrics, the final checkpoint and the status."""
+        if run.epoch > run.config["epochs"]:
+            run.config["epochs"] = run.epoch  # epochs was lowered below a fast worker's epoch
+        run.status, run.message, run.updated_at = status, message, _now()
+        fields: dict[str, Any] = {
+            "status": str(status),
+            "message": message,
+            "config": _stored_config(run),
+            "updated_at": run.updated_at.isoformat(),
+        }
+        state = run.state if final is not None and final.get("state") is not None else None
+        if final is None and status == RunStatus.interrupted:
+            # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
+            run.pending = []
+            epoch = await self._write(self.store.rewind_to_checkpoint, run.id, fields)
+            self._rewind(run, epoch)
+            run.state, run.params = None, None
+            return
+        fields.update(epoch=run.epoch, last_metrics=run.last)
+        metrics, run.pending = run.pending, []
+        await self._write(self.store.commit_progress, run.id, metrics, state, fields)
+
+
+# ---- helpers --------------------------------------------------------------------------
+
+
+def _stored_config(run: _Run) -> dict[str, Any]:
+    """The public config plus what a restart needs without rebuilding the dataset."""
+    return {**run.config, "_layer_sizes": run.layer_sizes, "_task": run.task}
+
+
+def _no_metrics() -> dict[str, float | None]:
+    return dict.fromkeys(_METRIC_KEYS)
+
+
+def _last_metrics(row: MetricRow) -> dict[str, float | None]:
+    return {k: finite_or_none(getattr(row, k)) for k in _METRIC_KEYS}
+
+
+def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        conn.send(msg)
+
+
+def _kill(process: Any) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        process.kill()
+
+
+def _join(process: Any) -> int | None:
+    process.join(5.0)
+    if process.exitcode is None:
+        _kill(process)
+        process.join(2.0)
+    code: int | None = process.exitcode
+    with contextlib.suppress(ValueError):
+        process.close()
+    return code
+
+
+def _exit_text(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "exit status unknown"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def _read_pipe(
+    conn: Connection, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]
+) -> None:
+    """Reader thread: block on the pipe, hand each message to the loop, stop after the end."""
+    while True:
+        msg: Any
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            msg = _EOF
+        except Exception as exc:  # a message that cannot be unpickled
+            msg = exc
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, msg)
+        except RuntimeError:  # the loop is closed
+            return
+        if msg is _EOF or isinstance(msg, BaseException) or msg.get("type") == "final":
+            return
+
+
+def _log_write_error(future: Any) -> None:
+    exc = future.exception()
+    if exc is not None:
+        level = logging.ERROR if not isinstance(exc, StorageError) else logging.WARNING
+        log.log(level, "storing training progress failed: %s", exc)

@@ -1,0 +1,327 @@
+"""The only code that runs in a training child process (spawn/forkserver, never fork).
+
+Protocol over one duplex `multiprocessing` connection:
+
+parent → child (read between batches and between epochs):
+    ("stop",)                      pause: finish nothing more, report the last whole epoch
+    ("shutdown",)                  the server is going down: same, reason "shutdown"
+    ("set", {"learning_rate": float, "epochs": int, "max_epochs_per_second": float|None})
+
+child → parent, one message per frame (at most every `frame_interval` s, plus the end):
+    {"type": "frame" | "final", "epoch": int, "metrics": [MetricRow...],
+     "params": flat parameter vector (n_params,) | None,
+     "state": (arrays, meta) | None  -- full trainer state, every `checkpoint_interval` s
+                                        and always in the final message,
+     "reason": "completed" | "target" | "stopped" | "shutdown" | "diverged" | "error",
+     "message": str | None}         (reason/message only in "final")
+
+A stop that arrives mid-epoch abandons the epoch: the trainer is put back to
+its state at the epoch's start (so the reported epoch is final and a resume is
+bit-for-bit the same as never having stopped). To keep that cheap, the
+epoch-start state is only saved when epochs are slow enough for a stop to
+matter; fast epochs simply finish.
+"""
+
+from __future__ import annotations
+
+import os
+
+# BLAS must be pinned before NumPy loads (forkserver/spawn children import this first);
+# threadpool_limits below covers an already-loaded library too.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import time  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from multiprocessing.connection import Connection  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from app.nn.datasets import Dataset, make_dataset  # noqa: E402
+from app.nn.training import EpochMetrics, Trainer, TrainerState  # noqa: E402
+from app.storage.store import MetricRow  # noqa: E402
+
+# An epoch slower than this may be abandoned mid-way by a stop (see module docstring).
+ABORTABLE_EPOCH_SECONDS = 0.05
+LARGE_NET_PARAMS = 100_000
+LARGE_NET_PARAMS_INTERVAL = 0.5  # seconds between weight updates of a large net
+
+
+def trainer_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Trainer keyword arguments from a run's public config (head already resolved)."""
+    return {
+        "hidden_layers": list(config["hidden_layers"]),
+        "activation": config["activation"],
+        "output_activation": config["output_activation"],
+        "loss": config["loss"],
+        "learning_rate": float(config["learning_rate"]),
+        "optimizer": config["optimizer"],
+        "momentum": float(config["momentum"]),
+        "batch_size": config["batch_size"],
+        "l1": float(config["l1"]),
+        "l2": float(config["l2"]),
+        "use_bias": bool(config["use_bias"]),
+        "init": config["init"],
+        "seed": int(config["seed"]),
+        "dtype": config["dtype"],
+    }
+
+
+def dataset_spec(
+    config: Mapping[str, Any], custom: Mapping[str, np.ndarray] | None
+) -> dict[str, Any]:
+    spec = dict(config["dataset"])
+    if spec["kind"] == "custom":
+        if custom is None:
+            raise ValueError("the custom dataset's x/y are missing")
+        spec["x"], spec["y"] = custom["x"], custom["y"]
+    return spec
+
+
+def build_trainer(
+    config: Mapping[str, Any],
+    custom: Mapping[str, np.ndarray] | None,
+    data: Dataset | None = None,
+) -> Trainer:
+    """A fresh Trainer (weights from the seed) for a run's config."""
+    if data is None:
+        data = make_dataset(dataset_spec(config, custom))
+    return Trainer(data, **trainer_kwargs(config))
+
+
+def metric_row(m: EpochMetrics) -> MetricRow:
+    return MetricRow(
+        int(m.epoch),
+        _num(m.train_loss),
+        _num(m.test_loss),
+        _num(m.train_accuracy),
+        _num(m.test_accuracy),
+        [_num(g) for g in m.grad_norms],
+    )
+
+
+def _num(v: float | None) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def state_payload(state: TrainerState) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    return dict(state.arrays), dict(state.meta)
+
+
+class _Interrupt(Exception):
+    """A stop arrived mid-epoch."""
+
+
+class _Control:
+    """The child's side of the control pipe; also hooked into the optimizer so it is
+    polled after every batch."""
+
+    def __init__(self, conn: Connection, epochs: int, target: int, eps: float | None) -> None:
+        self.conn = conn
+        self.epochs = epochs
+        self.target = target
+        self.max_epochs_per_second = eps
+        self.learning_rate: float | None = None
+        self.stop_reason: str | None = None
+        self.speed_changed = False
+        self.abortable = False
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Read every pending control message (waiting up to `timeout` for the first)."""
+        while self.stop_reason is None and self.conn.poll(timeout):
+            timeout = 0.0
+            try:
+                msg = self.conn.recv()
+            except EOFError:
+                self.stop_reason = "shutdown"  # the parent is gone: nobody to report to
+                return
+            if msg[0] == "stop":
+                self.stop_reason = "stopped"
+            elif msg[0] == "shutdown":
+                self.stop_reason = "shutdown"
+            elif msg[0] == "set":
+                changes = msg[1]
+                if "learning_rate" in changes:
+                    self.learning_rate = float(changes["learning_rate"])
+                if "epochs" in changes:
+                    self.epochs = int(changes["epochs"])
+                if "max_epochs_per_second" in changes:
+                    self.max_epochs_per_second = changes["max_epochs_per_second"]
+                    self.speed_changed = True
+
+    def after_batch(self) -> None:
+        if self.abortable:
+            self.poll()
+            if self.stop_reason is not None:
+                raise _Interrupt
+
+
+class _PollingOptimizer:
+    """Delegates to the trainer's optimizer and polls the control pipe after each step."""
+
+    def __init__(self, inner: Any, control: _Control) -> None:
+        self._inner = inner
+        self._control = control
+
+    def step(self, params: Any, grads: Any, lr: float) -> None:
+        self._inner.step(params, grads, lr)
+        self._control.after_batch()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _hook_optimizer(trainer: Trainer, control: _Control) -> None:
+    for name, value in vars(trainer).items():
+        if hasattr(value, "step") and hasattr(value, "state_dict"):
+            setattr(trainer, name, _PollingOptimizer(value, control))
+            return
+
+
+def run_worker(conn: Connection, job: dict[str, Any]) -> None:
+    """Entry point of the child. `job` keys: config, custom, state, target, checkpoint_interval,
+    frame_interval."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+    except Exception:  # pinning is an optimisation; never fail a run over it
+        pass
+    trainer: Trainer | None = None
+    pending: list[MetricRow] = []
+    try:
+        config = job["config"]
+        control = _Control(
+            conn, int(config["epochs"]), int(job["target"]), config["max_epochs_per_second"]
+        )
+        trainer = build_trainer(config, job.get("custom"))
+        if job.get("state") is not None:
+            arrays, meta = job["state"]
+            trainer.load_state(TrainerState(arrays=arrays, meta=meta))
+        trainer.learning_rate = float(config["learning_rate"])
+        _hook_optimizer(trainer, control)
+        reason, message = _train(trainer, control, conn, job, pending)
+    except BaseException as exc:  # report, never die silently
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        _send_final(conn, trainer, pending, "error", f"training failed: {detail}", state=False)
+        return
+    _send_final(conn, trainer, pending, reason, message, state=True)
+
+
+def _train(
+    trainer: Trainer,
+    control: _Control,
+    conn: Connection,
+    job: Mapping[str, Any],
+    pending: list[MetricRow],
+) -> tuple[str, str | None]:
+    frame_interval = float(job.get("frame_interval", 1 / 30))
+    checkpoint_interval = float(job["checkpoint_interval"])
+    n_params = int(trainer.network.n_params)
+    params_interval = frame_interval if n_params <= LARGE_NET_PARAMS else LARGE_NET_PARAMS_INTERVAL
+    now = time.monotonic()
+    last_frame = last_params = last_checkpoint = now
+    pace_start, pace_epochs = now, 0
+    slow = True  # unknown speed: the first epoch may be abandoned
+    while True:
+        control.poll()
+        if control.stop_reason is not None:
+            return control.stop_reason, None
+        if control.learning_rate is not None:
+            trainer.learning_rate = control.learning_rate
+            control.learning_rate = None
+        if control.speed_changed:
+            pace_start, pace_epochs, control.speed_changed = time.monotonic(), 0, False
+        if trainer.epoch >= control.epochs:
+            return "completed", None
+        if trainer.epoch >= control.target:
+            return "target", None
+
+        start_state = trainer.state() if slow else None
+        control.abortable = start_state is not None
+        t0 = time.monotonic()
+        try:
+            metrics = trainer.train_epoch()
+        except _Interrupt:
+            control.abortable = False
+            if start_state is not None:
+                trainer.load_state(start_state)
+            return control.stop_reason or "stopped", None
+        control.abortable = False
+        now = time.monotonic()
+        slow = now - t0 > ABORTABLE_EPOCH_SECONDS
+        pending.append(metric_row(metrics))
+        if metrics.diverged:
+            return "diverged", (
+                f"training diverged at epoch {metrics.epoch}: the loss became non-finite; "
+                "the last finite weights are kept"
+            )
+
+        if now - last_frame >= frame_interval:
+            with_params = now - last_params >= params_interval
+            with_state = now - last_checkpoint >= checkpoint_interval
+            conn.send(
+                {
+                    "type": "frame",
+                    "epoch": int(trainer.epoch),
+                    "metrics": list(pending),
+                    "params": trainer.network.params.copy() if with_params else None,
+                    "state": state_payload(trainer.state()) if with_state else None,
+                }
+            )
+            pending.clear()
+            last_frame = now
+            if with_params:
+                last_params = now
+            if with_state:
+                last_checkpoint = now
+
+        eps = control.max_epochs_per_second
+        if eps:
+            pace_epochs += 1
+            due = pace_start + pace_epochs / float(eps)
+            while control.stop_reason is None and not control.speed_changed:
+                remaining = due - time.monotonic()
+                if remaining <= 0:
+                    break
+                control.poll(remaining)
+            if time.monotonic() - due > 1.0:  # far behind (slow epochs): do not burst later
+                pace_start, pace_epochs = time.monotonic(), 0
+
+
+def _send_final(
+    conn: Connection,
+    trainer: Trainer | None,
+    pending: list[MetricRow],
+    reason: str,
+    message: str | None,
+    *,
+    state: bool,
+) -> None:
+    payload: dict[str, Any] = {
+        "type": "final",
+        "epoch": int(trainer.epoch) if trainer is not None else None,
+        "metrics": list(pending),
+        "params": None,
+        "state": None,
+        "reason": reason,
+        "message": message,
+    }
+    if trainer is not None:
+        try:
+            payload["params"] = trainer.network.params.copy()
+            if state:
+                payload["state"] = state_payload(trainer.state())
+        except Exception:  # a broken trainer: report the reason without its state
+            payload["params"] = payload["state"] = None
+    try:
+        conn.send(payload)
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the parent is gone
+    finally:
+        conn.close()

@@ -1,0 +1,338 @@
+"""SQLite persistence (stdlib sqlite3, WAL): runs, metrics, checkpoints, custom datasets.
+
+Threading: every thread gets its own connection (WAL lets the event loop read
+while the manager's single writer thread commits). The manager does all writes
+of a running run (metrics batches, checkpoints) in that writer thread, so a
+20 MB checkpoint never stalls the event loop; reads and small status updates
+are short transactions that may run on the loop.
+
+Arrays (checkpoints, custom x/y) are stored as one `np.savez` blob, read back
+with `allow_pickle=False`; everything else is JSON text. Every sqlite error is
+raised as `StorageError` (full disk, read-only file, corruption → API 503).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.storage.errors import StorageError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    last_metrics TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    train_loss REAL,
+    test_loss REAL,
+    train_accuracy REAL,
+    test_accuracy REAL,
+    grad_norms TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    arrays BLOB NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    run_id TEXT PRIMARY KEY,
+    arrays BLOB NOT NULL
+);
+"""
+
+RUN_FIELDS = ("name", "config", "status", "message", "epoch", "last_metrics", "updated_at")
+METRIC_COLUMNS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One epoch's metrics; non-finite or missing values are None."""
+
+    epoch: int
+    train_loss: float | None
+    test_loss: float | None
+    train_accuracy: float | None
+    test_accuracy: float | None
+    grad_norms: list[float | None]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A trainer state at the end of `epoch` (arrays by name, JSON-able meta)."""
+
+    epoch: int
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+
+
+def _num(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def pack_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(a) for name, a in arrays.items()})
+    return buffer.getvalue()
+
+
+def unpack_arrays(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+class Store:
+    """One SQLite file; safe to use from several threads (one connection each)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) == ":memory:":
+            raise StorageError("an in-memory database cannot be shared with workers; use a file")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        try:
+            self._connection().executescript(SCHEMA)  # executescript manages its own commit
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot initialise database {self.path}: {exc}") from exc
+
+    # ---- connections and transactions -------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError("the store is closed")
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(
+                    self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+                )
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA foreign_keys=OFF")
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot open database {self.path}: {exc}") from exc
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error ({self.path.name}): {exc}") from exc
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._connection().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error ({self.path.name}): {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for db in self._connections:
+                with suppress(sqlite3.Error):
+                    db.close()
+            self._connections.clear()
+
+    # ---- runs ---------------------------------------------------------------------------
+
+    def insert_run(
+        self, run: Mapping[str, Any], custom: Mapping[str, np.ndarray] | None = None
+    ) -> None:
+        """Insert a run row (keys: id, name, config dict, status, message, epoch,
+        last_metrics dict|None, created_at, updated_at) and its custom data, atomically."""
+        with self._tx() as db:
+            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
+            db.execute(
+                "INSERT INTO runs (id, seq, name, config, status, message, epoch, last_metrics,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run["id"],
+                    seq,
+                    run["name"],
+                    json.dumps(run["config"]),
+                    run["status"],
+                    run.get("message"),
+                    run.get("epoch", 0),
+                    _json_or_none(run.get("last_metrics")),
+                    run["created_at"],
+                    run["updated_at"],
+                ),
+            )
+            if custom is not None:
+                db.execute(
+                    "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)",
+                    (run["id"], pack_arrays(custom)),
+                )
+
+    def count_runs(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM runs")[0][0])
+
+    def load_runs(self) -> list[dict[str, Any]]:
+        """Every run row, oldest first (config and last_metrics decoded)."""
+        rows = self._read(
+            "SELECT id, name, config, status, message, epoch, last_metrics, created_at,"
+            " updated_at FROM runs ORDER BY seq"
+        )
+        return [
+            {
+                "id": r[0],
+                "name": r[1],
+                "config": json.loads(r[2]),
+                "status": r[3],
+                "message": r[4],
+                "epoch": r[5],
+                "last_metrics": json.loads(r[6]) if r[6] else None,
+                "created_at": r[7],
+                "updated_at": r[8],
+            }
+            for r in rows
+        ]
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set any of RUN_FIELDS (config/last_metrics as dicts)."""
+        with self._tx() as db:
+            self._update_run(db, run_id, fields)
+
+    @staticmethod
+    def _update_run(db: sqlite3.Connection, run_id: str, fields: Mapping[str, Any]) -> None:
+        if not fields:
+            return
+        unknown = set(fields) - set(RUN_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown run fields {sorted(unknown)}")
+        values = [
+            json.dumps(v) if k == "config" else _json_or_none(v) if k == "last_metrics" else v
+            for k, v in fields.items()
+        ]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
+
+    def delete_run(self, run_id: str) -> None:
+        with self._tx() as db:
+            for table in ("metrics", "checkpoints", "datasets"):
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    def load_custom(self, run_id: str) -> dict[str, np.ndarray] | None:
+        rows = self._read("SELECT arrays FROM datasets WHERE run_id = ?", (run_id,))
+        return unpack_arrays(rows[0][0]) if rows else None
+
+    # ---- training progress --------------------------------------------------------------
+
+    def commit_progress(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricRow] = (),
+        checkpoint: Checkpoint | None = None,
+        run_fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append metrics, replace the checkpoint and update the run row in one transaction."""
+        blob = pack_arrays(checkpoint.arrays) if checkpoint is not None else None
+        with self._tx() as db:
+            if metrics:
+                db.executemany(
+                    "INSERT OR REPLACE INTO metrics (run_id, epoch, train_loss, test_loss,"
+                    " train_accuracy, test_accuracy, grad_norms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            run_id,
+                            int(m.epoch),
+                            _num(m.train_loss),
+                            _num(m.test_loss),
+                            _num(m.train_accuracy),
+                            _num(m.test_accuracy),
+                            json.dumps([_num(g) for g in m.grad_norms]),
+                        )
+                        for m in metrics
+                    ],
+                )
+            if checkpoint is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO checkpoints (run_id, epoch, arrays, meta)"
+                    " VALUES (?, ?, ?, ?)",
+                    (run_id, int(checkpoint.epoch), blob, json.dumps(checkpoint.meta)),
+                )
+            if run_fields:
+                self._update_run(db, run_id, run_fields)
+
+    def clear_progress(self, run_id: str, run_fields: Mapping[str, Any] | None = None) -> None:
+        """Drop every metric and the checkpoint (reset), updating the run row with it."""
+        with self._tx() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
+            if run_fields:
+                self._update_run(db, run_id, run_fields)
+
+    def rewind_to_checkpoint(self, run_id: str, run_fields: Mapping[str, Any]) -> int:
+        """Drop metrics after the checkpoint's epoch (0 without one) and point the run
+        record (epoch, last_metrics) at it; returns that epoch."""
+        with self._tx() as db:
+            row = db.execute("SELECT epoch FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
+            epoch = int(row[0]) if row else 0
+            db.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run_id, epoch))
+            last = db.execute(
+                "SELECT train_loss, test_loss, train_accuracy, test_accuracy FROM metrics"
+                " WHERE run_id = ? AND epoch = ?",
+                (run_id, epoch),
+            ).fetchone()
+            last_metrics = dict(zip(METRIC_COLUMNS, last, strict=True)) if last else None
+            fields = {**run_fields, "epoch": epoch, "last_metrics": last_metrics}
+            self._update_run(db, run_id, fields)
+            return epoch
+
+    def load_metrics(self, run_id: str, since: int = 0) -> list[MetricRow]:
+        rows = self._read(
+            "SELECT epoch, train_loss, test_loss, train_accuracy, test_accuracy, grad_norms"
+            " FROM metrics WHERE run_id = ? AND epoch > ? ORDER BY epoch",
+            (run_id, since),
+        )
+        return [MetricRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def load_checkpoint(self, run_id: str) -> Checkpoint | None:
+        rows = self._read("SELECT epoch, arrays, meta FROM checkpoints WHERE run_id = ?", (run_id,))
+        if not rows:
+            return None
+        epoch, blob, meta = rows[0]
+        return Checkpoint(int(epoch), unpack_arrays(blob), json.loads(meta))
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
