@@ -35,6 +35,7 @@ TASKS = ("classification", "regression")
 MAX_SAMPLES = 100_000
 MAX_WIDTH = 4096
 MAX_TEACHER_PARAMS = 5_000_000
+SPIRAL_TURNS = 1.25
 
 
 class DatasetError(ValueError):
@@ -265,11 +266,14 @@ def _gauss(n: int, rng: np.random.Generator, k: int) -> tuple[F64, I64]:
 
 
 def _spiral(n: int, rng: np.random.Generator, k: int) -> tuple[F64, I64]:
-    # k interleaved arms, 1.75 turns each, radius from 0.05 to 1 (TF Playground's spiral).
+    # k interleaved arms, radius from 0.05 to 1. TF Playground's arms make 1.75 turns, but
+    # at the API's default noise (std 0.1 in these units, twice TF's maximum) such arms
+    # overlap so much that no classifier beats ~82% (k-NN on 20,000 points); with 1.25
+    # turns the best is ~92% and the default [8, 8] tanh net learns it in ~1,500 epochs.
     labels = _balanced_labels(n, k, rng)
     t = rng.uniform(0.0, 1.0, n)
     r = 0.05 + 0.95 * t
-    theta = 1.75 * 2 * np.pi * t + 2 * np.pi * labels / k
+    theta = SPIRAL_TURNS * 2 * np.pi * t + 2 * np.pi * labels / k
     return np.column_stack([r * np.sin(theta), r * np.cos(theta)]), labels
 
 
