@@ -240,7 +240,7 @@ class RunManager:
             fds = len(os.listdir("/proc/self/fd"))
         except OSError:
             fds = -1
-        workers = [r.worker.process.pid for r in self._runs.values() if r.worker is not None]
+        workers = {r.id: r.worker.process.pid for r in self._runs.values() if r.worker is not None}
         return {
             "runs": len(self._runs),
             "running": len(workers),

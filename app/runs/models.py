@@ -92,7 +92,12 @@ class TeacherDataset(_Generated):
 
 
 class CustomDataset(BaseModel):
-    """User data: inputs used as given; the split still comes from `seed`."""
+    """User data: inputs used as given; the split still comes from `seed`.
+
+    Row widths, label values and the x/y pairing are checked by
+    `app.nn.datasets.make_dataset` at create time (ProblemError naming
+    `dataset.x` / `dataset.y`), so there is one source of truth for them.
+    """
 
     model_config = _STRICT
     kind: Literal["custom"]
@@ -101,33 +106,6 @@ class CustomDataset(BaseModel):
     y: list[int] | list[list[float]] | list[float] = Field(min_length=2, max_length=MAX_SAMPLES)
     test_fraction: float = Field(0.2, ge=0, le=0.9)
     seed: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _shapes(self) -> CustomDataset:
-        width = len(self.x[0])
-        if not 1 <= width <= MAX_FEATURES:
-            raise ValueError(f"x rows must have 1-{MAX_FEATURES} values, got {width}")
-        if any(len(row) != width for row in self.x):
-            raise ValueError("x: every row must have the same number of values")
-        if len(self.y) != len(self.x):
-            raise ValueError(f"y has {len(self.y)} entries but x has {len(self.x)} rows")
-        if self.task == "classification":
-            if not all(isinstance(v, int) for v in self.y):
-                raise ValueError("y: classification labels must be integers 0..k-1")
-            labels = [int(v) for v in self.y]  # type: ignore[arg-type]
-            if min(labels) < 0 or max(labels) < 1:
-                raise ValueError("y: labels must be integers 0..k-1 with k >= 2")
-            if max(labels) + 1 > MAX_FEATURES:
-                raise ValueError(f"y: at most {MAX_FEATURES} classes")
-        else:
-            first = self.y[0]
-            out = len(first) if isinstance(first, list) else None
-            for v in self.y:
-                if (len(v) if isinstance(v, list) else None) != out:
-                    raise ValueError("y: every target must have the same number of values")
-            if out is not None and not 1 <= out <= MAX_FEATURES:
-                raise ValueError(f"y rows must have 1-{MAX_FEATURES} values")
-        return self
 
 
 DatasetSpec = Annotated[
