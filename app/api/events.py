@@ -10,7 +10,6 @@ the epochs it missed. Memory per subscriber is O(1) whatever the client's speed.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
@@ -130,18 +129,23 @@ class RunEventStream:
                 if new_version == version:
                     yield PING
                     continue
-                # Coalesce: whatever happens during the gap goes into one frame.
-                delay = self.last_frame_at + self.min_gap - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                    if hub.closed:
-                        break
-                version = hub.version
+                version = new_version
+                # Epoch frames are coalesced to max_fps: wait out the gap, but wake on
+                # every hub change so that status changes and resets go out at once.
+                due = self.last_frame_at + self.min_gap
+                while not self._urgent() and (now := time.monotonic()) < due:
+                    version = await hub.wait(version, due - now)
+                if hub.closed:
+                    break
                 if hub.resets != self.resets:
                     yield self._snapshot(None)
                     continue
                 for chunk in self._updates():
                     yield chunk
+
+    def _urgent(self) -> bool:
+        hub = self.hub
+        return hub.closed or hub.resets != self.resets or str(hub.status) != self.status
 
     def _snapshot(self, after: int | None) -> bytes:
         """The `snapshot` event: the run, its weights and the metrics of epochs > ``after``."""

@@ -1,0 +1,136 @@
+"""The `backprop-live` command: headless training into the database, options, serve."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.cli import build_parser, main
+from app.config import PROJECT_ROOT, Settings
+from app.main import create_app
+from tests.support import wait_until
+
+
+def test_train_stores_a_completed_run_the_server_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "cli.db"
+    code = main(
+        ["train", "--db", str(db), "--dataset", "xor", "--n-samples", "60", "--hidden", "4",
+         "--epochs", "40", "--batch-size", "full", "--lr", "0.5", "--seed", "3", "--quiet",
+         "--name", "from the cli"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "completed at epoch 40" in out and "train_loss" in out
+    with TestClient(create_app(Settings.from_env({}, db=db))) as client:
+        runs = client.get("/api/runs").json()["runs"]
+        assert len(runs) == 1
+        run = runs[0]
+        assert run["name"] == "from the cli" and run["status"] == "completed"
+        assert run["epoch"] == 40 and run["layer_sizes"] == [2, 4, 1]
+        assert run["config"]["seed"] == 3 and run["config"]["batch_size"] is None
+        metrics = client.get(f"/api/runs/{run['id']}/metrics").json()
+        assert metrics["epoch"] == list(range(1, 41))
+        assert client.get(f"/api/runs/{run['id']}/weights").json()["epoch"] == 40
+        predicted = client.post(f"/api/runs/{run['id']}/predict", json={"inputs": [[0.5, 0.5]]})
+        assert predicted.status_code == 200 and len(predicted.json()["labels"]) == 1
+        # the same config trained by the server gives the same numbers
+        body = {**run["config"], "start": False}
+        twin = client.post("/api/runs", json=body).json()
+        client.post(f"/api/runs/{twin['id']}/step", json={"epochs": 40})
+        assert client.get(f"/api/runs/{twin['id']}/metrics").json() == metrics
+
+
+def test_train_shows_a_progress_bar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--db", str(tmp_path / "p.db"), "--dataset", "sine", "--epochs", "5",
+                 "--hidden", "none"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "epoch" in captured.err and "5/5" in captured.err  # tqdm writes to stderr
+    assert "train_accuracy" not in captured.out  # regression: no accuracy line
+
+
+def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as top:
+        main(["--help"])
+    assert top.value.code == 0
+    text = capsys.readouterr().out
+    assert "serve" in text and "train" in text
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in subparsers.choices.items():  # type: ignore[union-attr]
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = capsys.readouterr().out
+        for action in sub._actions:
+            for option in action.option_strings:
+                assert option in text, (name, option)
+            if action.option_strings and action.dest != "help":
+                assert action.help, (name, action.dest)
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--lr", "0"], "--lr"),
+        (["train", "--dataset", "nope"], "--dataset"),
+        (["train", "--hidden", "8,x"], "--hidden"),
+        (["train", "--batch-size", "some"], "--batch-size"),
+        (["train", "--dataset", "xor", "--n-classes", "3"], "n-classes"),
+        (["train", "--dataset", "sine", "--loss", "cross_entropy"], "loss"),
+        (["train", "--frobnicate"], "--frobnicate"),
+        (["serve", "--port", "eighty"], "--port"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], mentions: str
+) -> None:
+    if argv[0] == "train":
+        argv = [*argv, "--db", str(tmp_path / "bad.db"), "--quiet"]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert mentions in capsys.readouterr().err
+
+
+def test_serve_is_the_default_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "--port", str(port), "--db", str(tmp_path / "s.db"),
+         "--log-level", "warning"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ},
+    )  # fmt: skip
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+
+            def healthy() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"serve exited with {process.returncode}")
+                try:
+                    return client.get("/api/health").json() == {"status": "ok"}
+                except httpx.TransportError:
+                    return False
+
+            wait_until(healthy, timeout=60, what="serve to answer")
+            assert client.get("/api/runs").json() == {"runs": []}
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down cleanly, then re-raises the signal (the shell convention).
+        assert process.wait(30) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert (tmp_path / "s.db").exists()
