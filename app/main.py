@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from app.api import install_api
 from app.config import Settings
 from app.runs.manager import RunManager
+from app.security import install_security
 from app.storage.store import Store
 from app.ui import install_ui
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_api(app, settings)
     install_ui(app, settings)
+    install_security(app, settings.token)
     app.mount(
         "/static/vendor/htmx",
         StaticFiles(directory=settings.node_modules / "htmx.org" / "dist"),
