@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -26,6 +26,7 @@ from app.storage.store import MetricRow
 LARGE_NET_PARAMS = 100_000  # API.md: above this, frames may carry `layers` less often
 _SCALAR_COLUMNS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
+LayersLoader = Callable[[], tuple[list[np.ndarray], list[np.ndarray] | None, int]]
 
 
 def _clean(values: np.ndarray) -> list[float | None]:
@@ -160,16 +161,19 @@ class RunHub:
     whether it may skip them).
     """
 
-    def __init__(self, view: RunView) -> None:
+    def __init__(self, view: RunView, load_layers: LayersLoader | None = None) -> None:
+        """`load_layers() -> (weights, biases, epoch)` supplies the initial weights on first
+        use, so a hub made only for its metrics never reads a checkpoint."""
         self.run_view = view
+        self._load_layers = load_layers
         self.history = MetricsHistory(n_layers=len(view.layer_sizes) - 1)
         self.version = 0
         self.resets = 0
         self.closed = False
         self.subscribers = 0
-        self.latest_weights: list[np.ndarray] | None = None
-        self.latest_biases: list[np.ndarray] | None = None
-        self.layers_epoch = 0
+        self._weights: list[np.ndarray] | None = None
+        self._biases: list[np.ndarray] | None = None
+        self._layers_epoch = 0
         self.layers_version = 0
         self._event = asyncio.Event()
         self._frame_cache: dict[tuple[int, bool], bytes] = {}
@@ -194,6 +198,29 @@ class RunHub:
     def last_epoch(self) -> int:
         """The last epoch whose metrics the hub holds (0 = none)."""
         return self.history.last_epoch
+
+    def _ensure_layers(self) -> None:
+        if self._load_layers is not None:
+            loader, self._load_layers = self._load_layers, None
+            if self._weights is None:
+                self._weights, self._biases, self._layers_epoch = loader()
+
+    @property
+    def latest_weights(self) -> list[np.ndarray] | None:
+        """Per layer (n_out, n_in) arrays at `layers_epoch`; never mutated (a snapshot)."""
+        self._ensure_layers()
+        return self._weights
+
+    @property
+    def latest_biases(self) -> list[np.ndarray] | None:
+        """Per layer (n_out,) arrays, or None for a network without biases."""
+        self._ensure_layers()
+        return self._biases
+
+    @property
+    def layers_epoch(self) -> int:
+        self._ensure_layers()
+        return self._layers_epoch
 
     @property
     def latest_layers(self) -> list[dict[str, Any]] | None:
@@ -304,9 +331,10 @@ class RunHub:
     def set_layers(
         self, weights: list[np.ndarray], biases: list[np.ndarray] | None, epoch: int
     ) -> None:
-        self.latest_weights = weights
-        self.latest_biases = biases
-        self.layers_epoch = epoch
+        self._load_layers = None
+        self._weights = weights
+        self._biases = biases
+        self._layers_epoch = epoch
         self.layers_version += 1
 
     def publish(

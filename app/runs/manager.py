@@ -35,7 +35,7 @@ from app.config import Settings
 from app.nn.datasets import DatasetError, dataset_defaults, dataset_to_json, make_dataset
 from app.nn.network import MLP, count_params, param_views
 from app.nn.training import resolve_head
-from app.runs.broadcast import RunHub
+from app.runs.broadcast import MetricsHistory, RunHub
 from app.runs.models import (
     MAX_FEATURES,
     MAX_PARAMS,
@@ -175,7 +175,14 @@ class RunManager:
 
     def metrics(self, run_id: str, since: int = 0) -> dict[str, list[Any]]:
         """API.md columnar metrics of epochs > since, plus `grad_norms` (per epoch, per layer)."""
-        return self.hub(run_id).history.slice(max(0, int(since)))
+        run = self._get(run_id)
+        since = max(0, int(since))
+        if run.hub is not None:
+            return run.hub.history.slice(since)
+        # No live hub (the run is idle): read the store without loading weights.
+        history = MetricsHistory(n_layers=len(run.layer_sizes) - 1)
+        history.extend(self.store.load_metrics(run.id, since))
+        return history.slice(since)
 
     def weights(self, run_id: str) -> dict[str, Any]:
         """{"epoch", "layers": [{"weights": (n_out, n_in) lists, "biases": list | None}]}."""
@@ -434,7 +441,7 @@ class RunManager:
             name=run.config["name"],
             status=run.status,
             message=run.message,
-            config=run.config,
+            config={**run.config, "dataset": dict(run.config["dataset"])},
             layer_sizes=run.layer_sizes,
             task=run.task,
             n_params=run.n_params,
@@ -579,12 +586,15 @@ class RunManager:
 
     def _hub(self, run: _Run) -> RunHub:
         if run.hub is None:
-            hub = RunHub(self._view(run))
+
+            def load_layers() -> tuple[list[np.ndarray], list[np.ndarray] | None, int]:
+                params, epoch = self._params(run)
+                weights, biases = self._views(run, params)
+                return weights, biases, epoch
+
+            hub = RunHub(self._view(run), load_layers)
             hub.history.extend(self.store.load_metrics(run.id))
             hub.history.extend(run.pending)
-            params, epoch = self._params(run)
-            weights, biases = self._views(run, params)
-            hub.set_layers(weights, biases, epoch)
             run.hub = hub
         return run.hub
 
@@ -688,6 +698,10 @@ class RunManager:
         run.last = _last_metrics(rows[0]) if rows and rows[0].epoch == epoch else _no_metrics()
         run.pending = [m for m in run.pending if m.epoch <= epoch]
         if run.hub is not None:
+            if run.params is None or run.params_epoch != epoch:
+                run.params = None
+                weights, biases = self._views(run, self._params(run)[0])
+                run.hub.set_layers(weights, biases, run.params_epoch)
             run.hub.rewind(epoch, self._view(run))
 
     async def _halt(self, worker: _Worker, command: str) -> None:
@@ -771,6 +785,9 @@ class RunManager:
             exitcode = await asyncio.to_thread(_join, worker.process)
             status, message = self._outcome(run, worker, final, broken, exitcode)
             await self._finish(run, final, status, message)
+        except StorageError as exc:
+            log.warning("storing the end of run %s failed: %s", run.id, exc)
+            run.status, run.message = RunStatus.failed, f"could not store the run's end: {exc}"
         except Exception:
             log.exception("supervising run %s failed", run.id)
             run.status, run.message = RunStatus.failed, "internal error while supervising the run"
@@ -814,27 +831,30 @@ class RunManager:
     async def _finish(
         self, run: _Run, final: dict[str, Any] | None, status: RunStatus, message: str | None
     ) -> None:
-        """Store the run's end: pending metrics, the final checkpoint and the status."""
+        """Store the run's end (pending metrics, final checkpoint, status), then show it:
+        a status anyone can read is already durable."""
         if run.epoch > run.config["epochs"]:
             run.config["epochs"] = run.epoch  # epochs was lowered below a fast worker's epoch
-        run.status, run.message, run.updated_at = status, message, _now()
+        updated_at = _now()
         fields: dict[str, Any] = {
             "status": str(status),
             "message": message,
             "config": _stored_config(run),
-            "updated_at": run.updated_at.isoformat(),
+            "updated_at": updated_at.isoformat(),
         }
         state = run.state if final is not None and final.get("state") is not None else None
         if final is None and status == RunStatus.interrupted:
             # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
             run.pending = []
             epoch = await self._write(self.store.rewind_to_checkpoint, run.id, fields)
-            self._rewind(run, epoch)
             run.state, run.params = None, None
+            run.status, run.message, run.updated_at = status, message, updated_at
+            self._rewind(run, epoch)
             return
         fields.update(epoch=run.epoch, last_metrics=run.last)
         metrics, run.pending = run.pending, []
         await self._write(self.store.commit_progress, run.id, metrics, state, fields)
+        run.status, run.message, run.updated_at = status, message, updated_at
 
 
 # ---- helpers --------------------------------------------------------------------------
