@@ -10,12 +10,13 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import install_api
 from app.config import Settings
+from app.docs_page import install_docs
 from app.runs.manager import RunManager
 from app.security import install_security
 from app.storage.store import Store
 from app.ui import install_ui
 
-HTMX_PACKAGES = ("htmx.org", "htmx-ext-sse")
+FRONTEND_PACKAGES = ("htmx.org/dist", "htmx-ext-sse/dist", "swagger-ui-dist")
 
 
 class SetupError(RuntimeError):
@@ -23,7 +24,7 @@ class SetupError(RuntimeError):
 
 
 def _check_frontend(settings: Settings) -> None:
-    missing = [p for p in HTMX_PACKAGES if not (settings.node_modules / p / "dist").is_dir()]
+    missing = [p for p in FRONTEND_PACKAGES if not (settings.node_modules / p).is_dir()]
     if missing:
         raise SetupError(
             f"front-end packages missing in {settings.node_modules}: {', '.join(missing)}. "
@@ -53,11 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         description="Train multilayer perceptrons on the server and watch them learn.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_api(app, settings)
     install_ui(app, settings)
     install_security(app, settings.token)
+    install_docs(app, settings)
     app.mount(
         "/static/vendor/htmx",
         StaticFiles(directory=settings.node_modules / "htmx.org" / "dist"),
