@@ -31,6 +31,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
+import signal  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
@@ -156,7 +157,7 @@ class _Control:
 
     def after_batch(self) -> None:
         if self.abortable:
-            self.poll()
+            self.poll()  # returns at once when a signal already set stop_reason
             if self.stop_reason is not None:
                 raise _Interrupt
 
@@ -183,6 +184,18 @@ def _hook_optimizer(trainer: Trainer, control: _Control) -> None:
             return
 
 
+def _handle_signals(control: _Control) -> None:
+    """Ctrl-C reaches the whole process group: the server decides what happens to the
+    run, not the terminal. SIGTERM to the worker (e.g. a service manager stopping
+    every process of the server) checkpoints and ends like a server shutdown."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        control.stop_reason = control.stop_reason or "shutdown"
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, on_term)
+
+
 def run_worker(conn: Connection, job: dict[str, Any]) -> None:
     """Entry point of the child. `job` keys: config, custom, state, target, checkpoint_interval,
     frame_interval."""
@@ -199,6 +212,7 @@ def run_worker(conn: Connection, job: dict[str, Any]) -> None:
         control = _Control(
             conn, int(config["epochs"]), int(job["target"]), config["max_epochs_per_second"]
         )
+        _handle_signals(control)
         trainer = build_trainer(config, job.get("custom"))
         if job.get("state") is not None:
             arrays, meta = job["state"]
@@ -289,7 +303,7 @@ def _train(
                 remaining = due - time.monotonic()
                 if remaining <= 0:
                     break
-                control.poll(remaining)
+                control.poll(min(remaining, 0.1))  # short: a SIGTERM is seen promptly
             if time.monotonic() - due > 1.0:  # far behind (slow epochs): do not burst later
                 pace_start, pace_epochs = time.monotonic(), 0
 

@@ -327,3 +327,21 @@ async def test_custom_data_round_trips(settings: Settings) -> None:
         assert (err.value.status_code, err.value.field) == (422, "inputs")
     async with opened(settings) as m:  # restart: the data comes back from the store
         assert m.data(view.id) == data
+
+
+@run_async
+async def test_sigterm_to_a_worker_checkpoints_and_interrupts(settings: Settings) -> None:
+    async with opened(settings) as m:
+        run_id = (await m.create(body(epochs=10_000_000, start=True))).id
+        await started_and_moving(m, run_id)
+        os.kill(m.diagnostics()["workers"][run_id], signal.SIGTERM)
+        await wait_settled(m.hub(run_id))
+        view = m.get(run_id)
+        assert view.status == "interrupted"
+        assert m.metrics(run_id)["epoch"] == list(range(1, view.epoch + 1))
+        store = Store(settings.db)
+        checkpoint = store.load_checkpoint(run_id)
+        store.close()
+        assert checkpoint is not None and checkpoint.epoch == view.epoch
+        assert (await m.start(run_id)).status == "running"
+        await m.stop(run_id)
