@@ -49,7 +49,7 @@ from app.runs.models import (
     RunView,
     finite_or_none,
 )
-from app.runs.worker import build_trainer, dataset_spec, run_worker
+from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
 from app.storage.store import Checkpoint, MetricRow, Store
 
@@ -522,10 +522,6 @@ class RunManager:
                 "x": np.asarray(spec["x"], dtype=np.float64),
                 "y": np.asarray(spec["y"], dtype=y_dtype),
             }
-        try:
-            trainer = build_trainer(config, custom, data)
-        except ValueError as exc:
-            raise ProblemError(422, str(exc), getattr(exc, "field", None)) from None
         now = _now()
         run = _Run(
             id=run_id,
@@ -540,7 +536,8 @@ class RunManager:
             task=data.task,
             n_params=n_params,
         )
-        run.params = trainer.network.params.copy()
+        # The creation weights, as the worker's Trainer draws them (same seed, same call).
+        run.params = self._initial_params(run)
         return run, custom
 
     def _network(self, run: _Run) -> MLP:

@@ -14,6 +14,7 @@ from app.config import Settings
 from app.runs.errors import ProblemError
 from app.runs.manager import RunManager
 from app.runs.models import RunCreate, RunPatch
+from app.runs.worker import build_trainer
 from app.storage.store import Store
 from tests.runs.helpers import opened, run_async, wait_settled, wait_until
 
@@ -122,8 +123,16 @@ async def test_step_and_status_rules(settings: Settings) -> None:
 @run_async
 async def test_reset_restores_the_creation_weights(settings: Settings) -> None:
     async with opened(settings) as m:
-        run_id = (await m.create(body())).id
+        view = await m.create(body())
+        run_id = view.id
         created = m.weights(run_id)
+        trainer = build_trainer(view.config, None)  # what the worker starts from
+        net = trainer.network
+        assert net.biases is not None
+        assert created["layers"] == [
+            {"weights": w.tolist(), "biases": b.tolist()}
+            for w, b in zip(net.weights, net.biases, strict=True)
+        ]
         hub = m.hub(run_id)
         await m.step(run_id, 5)
         trained, history = m.weights(run_id), m.metrics(run_id)
