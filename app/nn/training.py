@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from app.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, get_activation
+from app.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from app.nn.datasets import Dataset
+from app.nn.kernel import Buffers, Consts, Layers, Op, forward_ops, make_buffers, run, step_ops
 from app.nn.losses import LOSSES, fused_delta, loss_value
 from app.nn.network import MLP, param_views
 from app.nn.optimizers import StateValue, make_optimizer
@@ -28,6 +29,8 @@ from app.nn.optimizers import StateValue, make_optimizer
 Array = NDArray[np.floating]
 
 STATE_VERSION = 1
+# Evaluation forward passes go through buffers of at most this many elements per layer.
+EVAL_CHUNK_ELEMENTS = 1 << 21
 
 
 class HeadError(ValueError):
@@ -106,18 +109,6 @@ class TrainerState:
 
     arrays: dict[str, NDArray[Any]]
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Buffers:
-    """Preallocated arrays of one batch size B: per layer l, (B, n_out_l)."""
-
-    zs: list[Array]
-    acts: list[Array]  # the same array as zs[l] for a linear layer (no copy)
-    deltas: list[Array]
-    tmps: list[Array]
-    ones: Array  # (B,): bias gradient = ones @ delta, a matmul instead of a slow reduction
-    scale: float  # 1/B (fused delta) or 2/(B·n_out) (mse)
 
 
 def _dense_targets(data_y: NDArray[Any], task: str, n_outputs: int, dtype: np.dtype[Any]) -> Array:
@@ -209,108 +200,146 @@ class Trainer:
         self.optimizer = make_optimizer(optimizer, momentum=momentum)
         # Independent of the init stream, so a fresh Trainer reproduces the creation weights.
         self._shuffle_rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(1,)))
-
         net = self.network
-        self._x_train = np.ascontiguousarray(data.x_train, dtype=self.dtype)
-        self._y_train = _dense_targets(data.y_train, data.task, data.n_outputs, self.dtype)
-        self._x_test = np.ascontiguousarray(data.x_test, dtype=self.dtype)
-        self._y_test = _dense_targets(data.y_test, data.task, data.n_outputs, self.dtype)
+        dt: np.dtype[Any] = self.dtype
+        self._consts = Consts(dt)
+        self._fused = fused_delta(self.loss, self.output_activation)
+        self._x_train = np.ascontiguousarray(data.x_train, dtype=dt)
+        self._y_train = _dense_targets(data.y_train, data.task, data.n_outputs, dt)
+        self._x_test = np.ascontiguousarray(data.x_test, dtype=dt)
+        self._y_test = _dense_targets(data.y_test, data.task, data.n_outputs, dt)
+        # The step's targets: 2y - 1 for sigmoid + cross-entropy (see kernel.py).
+        sigmoid_ce = self._fused and self.output_activation == "sigmoid"
+        self._y_step = 2 * self._y_train - 1 if sigmoid_ce else self._y_train
 
         self._grads: Array = np.zeros_like(net.params)
-        self._grad_w, self._grad_b = param_views(self._grads, self.layer_sizes, net.use_bias)
-        self._weights_t = [w.T for w in net.weights]
-        self._hidden = get_activation(activation)
-        self._output = get_activation(self.output_activation)
-        self._fused = fused_delta(self.loss, self.output_activation)
-        nw = net.n_weights
-        self._pw, self._gw = net.params[:nw], self._grads[:nw]
-        self._penalty_tmp: Array = np.empty_like(self._pw)
+        grad_w, grad_b = param_views(self._grads, self.layer_sizes, net.use_bias)
+        self._layers = Layers(
+            weights=net.weights,
+            weights_t=[w.T for w in net.weights],
+            biases=net.biases,
+            grad_w=grad_w,
+            grad_b=grad_b,
+            hidden=activation,
+            output=self.output_activation,
+        )
+        self._param_list, self._grad_list = [net.params], [self._grads]
+        # Plain SGD: lr is folded into the delta's scale, the update is params -= grads.
+        self._fold_lr = self.optimizer.name == "sgd"
+        self._folded_lr: float | None = None
+        self._weight_mask = np.zeros_like(net.params)
+        self._weight_mask[: net.n_weights] = 1
+        self._penalty_tmp: Array = np.empty_like(net.params)
+        self._l1_scale = self._consts.scalar(0.0)
+        self._l2_scale = self._consts.scalar(0.0)
         self._backup: Array = np.empty_like(net.params)
         self._last_grad_norms = [0.0] * net.n_layers
 
+        sizes = self.layer_sizes[1:]
+
+        def base_scale(b: int) -> float:
+            if not self._fused:
+                return 2.0 / (b * sizes[-1])
+            return 0.5 / b if sigmoid_ce else 1.0 / b
+
         n = data.n_train
-        full = batch_size is None or batch_size >= n
-        self._full_batch = full
-        self._buffers: dict[int, _Buffers] = {}
-        self._batches: list[tuple[Array, Array, _Buffers]]
-        if full:
-            self._batches = [(self._x_train, self._y_train, self._buffers_for(n))]
-        else:
-            assert batch_size is not None  # narrowed by `full` above (not validation)
-            self._x_shuffled = np.empty_like(self._x_train)
-            self._y_shuffled = np.empty_like(self._y_train)
-            self._batches = [
-                (
-                    self._x_shuffled[start : start + batch_size],
-                    self._y_shuffled[start : start + batch_size],
-                    self._buffers_for(min(batch_size, n - start)),
-                )
-                for start in range(0, n, batch_size)
-            ]
+        self._full_batch = batch_size is None or batch_size >= n
+        self._buffers: dict[int, Buffers] = {}
 
-    # --- the step -----------------------------------------------------------------------
+        def buffers(b: int) -> Buffers:
+            if b not in self._buffers:
+                self._buffers[b] = make_buffers(b, sizes, dt, base_scale(b))
+            return self._buffers[b]
 
-    def _buffers_for(self, b: int) -> _Buffers:
-        if b not in self._buffers:
-            sizes = self.layer_sizes[1:]
-            n_layers = len(sizes)
-            zs = [np.empty((b, s), dtype=self.dtype) for s in sizes]
-            acts = [
-                zs[i]
-                if (self.activation if i < n_layers - 1 else self.output_activation) == "linear"
-                else np.empty_like(zs[i])
-                for i in range(n_layers)
-            ]
-            scale = 1.0 / b if self._fused else 2.0 / (b * sizes[-1])
-            self._buffers[b] = _Buffers(
-                zs=zs,
-                acts=acts,
-                deltas=[np.empty_like(z) for z in zs],
-                tmps=[np.empty_like(z) for z in zs],
-                ones=np.ones(b, dtype=self.dtype),
-                scale=scale,
+        penalty = self._penalty_ops()
+        self._programs: list[list[Op]] = []
+        if self._full_batch:
+            buf = buffers(n)
+            ops = step_ops(
+                self._x_train, self._y_step, self._layers, buf, self._consts, self._fused
             )
-        return self._buffers[b]
+            self._programs.append(ops + penalty)
+        else:
+            size = int(batch_size or n)
+            self._x_shuffled = np.empty_like(self._x_train)
+            self._y_shuffled = np.empty_like(self._y_step)
+            for start in range(0, n, size):
+                buf = buffers(min(size, n - start))
+                xb = self._x_shuffled[start : start + size]
+                yb = self._y_shuffled[start : start + size]
+                ops = step_ops(xb, yb, self._layers, buf, self._consts, self._fused)
+                self._programs.append(ops + penalty)
+        self._batch_sizes = (
+            [n]
+            if self._full_batch
+            else [min(int(batch_size or n), n - s) for s in range(0, n, int(batch_size or n))]
+        )
+        # Evaluation runs in chunks through its own preallocated buffers (bounded memory).
+        chunk = max(64, min(EVAL_CHUNK_ELEMENTS // max(self.layer_sizes), 65536))
+        self._eval_buffers: dict[int, Buffers] = {}
+        self._eval_train = self._eval_programs(self._x_train, chunk)
+        self._eval_test = self._eval_programs(self._x_test, chunk)
 
-    def _gradients(self, xb: Array, yb: Array, buf: _Buffers) -> None:
-        """Forward and backward over one batch into ``self._grads`` (no l1/l2)."""
-        biases = self.network.biases
-        grad_b = self._grad_b
-        n_layers = len(buf.zs)
-        last = n_layers - 1
-        hidden = self._hidden
-        a = xb
-        for layer in range(n_layers):
-            z = buf.zs[layer]
-            np.matmul(a, self._weights_t[layer], out=z)
-            if biases is not None:
-                z += biases[layer]
-            a = (self._output if layer == last else hidden).f(z, buf.acts[layer])
-        delta = buf.deltas[last]
-        np.subtract(a, yb, out=delta)
-        delta *= buf.scale
-        if not self._fused:
-            self._output.mul_df(buf.zs[last], a, delta, buf.tmps[last])
-        weights = self.network.weights
-        for layer in range(last, -1, -1):
-            a_prev = xb if layer == 0 else buf.acts[layer - 1]
-            np.matmul(delta.T, a_prev, out=self._grad_w[layer])
-            if grad_b is not None:
-                np.matmul(buf.ones, delta, out=grad_b[layer])
-            if layer > 0:
-                prev = buf.deltas[layer - 1]
-                np.matmul(delta, weights[layer], out=prev)
-                hidden.mul_df(buf.zs[layer - 1], buf.acts[layer - 1], prev, buf.tmps[layer - 1])
-                delta = prev
+    def _eval_programs(self, x: Array, chunk: int) -> list[tuple[slice, list[Op], Array]]:
+        programs: list[tuple[slice, list[Op], Array]] = []
+        sizes = self.layer_sizes[1:]
+        for start in range(0, x.shape[0], chunk):
+            rows = min(chunk, x.shape[0] - start)
+            if rows not in self._eval_buffers:
+                self._eval_buffers[rows] = make_buffers(rows, sizes, self.dtype, 1.0)
+            buf = self._eval_buffers[rows]
+            sl = slice(start, start + rows)
+            ops = forward_ops(x[sl], self._layers, buf, self._consts, final=True)
+            programs.append((sl, ops, buf.zs[-1]))
+        return programs
 
-    def _add_penalties(self) -> None:
+    def _penalty_ops(self) -> list[Op]:
+        """l2·W and l1·sign(W) added to the weight gradients (the mask spares the biases)."""
+        params, grads, tmp, mask = (
+            self.network.params,
+            self._grads,
+            self._penalty_tmp,
+            self._weight_mask,
+        )
+        ops: list[Op] = []
         if self.l2 > 0:
-            np.multiply(self._pw, self.l2, out=self._penalty_tmp)
-            self._gw += self._penalty_tmp
+            ops += [
+                (np.multiply, (params, self._l2_scale, tmp)),
+                (np.multiply, (tmp, mask, tmp)),
+                (np.add, (grads, tmp, grads)),
+            ]
         if self.l1 > 0:
-            np.sign(self._pw, out=self._penalty_tmp)
-            self._penalty_tmp *= self.l1
-            self._gw += self._penalty_tmp
+            ops += [
+                (np.sign, (params, tmp)),
+                (np.multiply, (tmp, self._l1_scale, tmp)),
+                (np.multiply, (tmp, mask, tmp)),
+                (np.add, (grads, tmp, grads)),
+            ]
+        return ops
+
+    def _set_scales(self) -> float:
+        """Bind the current learning rate into the 0-d scales; returns the gradient factor."""
+        lr = self.learning_rate
+        factor = lr if self._fold_lr and 0 < lr < math.inf else 1.0
+        if self._folded_lr != factor:
+            for buf in self._buffers.values():
+                buf.scale[...] = buf.base_scale * factor
+            self._l1_scale[...] = self.l1 * factor
+            self._l2_scale[...] = self.l2 * factor
+            self._folded_lr = factor
+        return factor
+
+    def _compute_gradients(self, batch_index: int) -> Array:
+        """Run one batch's program (no update); returns dE/dparams (l1/l2 included).
+
+        Mini-batches read the current shuffled buffers; batch_size None reads the
+        training set. For tests and diagnostics.
+        """
+        factor = self._set_scales()
+        with np.errstate(all="ignore"):
+            run(self._programs[batch_index])
+        out: Array = self._grads / factor
+        return out
 
     # --- public -------------------------------------------------------------------------
 
@@ -325,19 +354,20 @@ class Trainer:
         np.copyto(self._backup, params)
         opt_backup = self.optimizer.state_dict()
         rng_backup = self._shuffle_rng.bit_generator.state
-        opt = self.optimizer
-        param_list, grad_list = [params], [self._grads]
-        lr = self.learning_rate
+        factor = self._set_scales()
+        step = self.optimizer.step
+        param_list, grad_list = self._param_list, self._grad_list
+        lr = self.learning_rate / factor  # 1.0 when folded
         with np.errstate(all="ignore"):
             if not self._full_batch:
                 perm = self._shuffle_rng.permutation(self.data.n_train)
-                np.take(self._x_train, perm, axis=0, out=self._x_shuffled)
-                np.take(self._y_train, perm, axis=0, out=self._y_shuffled)
-            for xb, yb, buf in self._batches:
-                self._gradients(xb, yb, buf)
-                self._add_penalties()
-                opt.step(param_list, grad_list, lr)
-            self._last_grad_norms = [float(np.linalg.norm(g)) for g in self._grad_w]
+                np.take(self._x_train, perm, axis=0, out=self._x_shuffled, mode="clip")
+                np.take(self._y_step, perm, axis=0, out=self._y_shuffled, mode="clip")
+            for ops in self._programs:
+                for f, args in ops:
+                    f(*args)
+                step(param_list, grad_list, lr)
+            self._last_grad_norms = [float(np.linalg.norm(g)) / factor for g in self._layers.grad_w]
             metrics = self._metrics(self.epoch + 1)
             finite = math.isfinite(metrics.train_loss) and bool(np.isfinite(params).all())
             if metrics.test_loss is not None:
@@ -351,20 +381,33 @@ class Trainer:
         self.epoch += 1
         return metrics
 
-    def _set_metrics(self, x: Array, y: Array, labels: NDArray[Any]) -> tuple[float, float | None]:
-        out = self.network.forward(x)
-        loss = loss_value(self.loss, out, y)
-        if self.task != "classification":
-            return loss, None
-        pred = (out[:, 0] >= 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)
-        return loss, float(np.mean(pred == labels))
+    def _set_metrics(
+        self, programs: list[tuple[slice, list[Op], Array]], y: Array, labels: NDArray[Any]
+    ) -> tuple[float, float | None]:
+        n = labels.shape[0]
+        loss_sum = 0.0
+        correct = 0
+        for sl, ops, out in programs:
+            run(ops)
+            rows = out.shape[0]
+            loss_sum += loss_value(self.loss, out, y[sl]) * rows
+            if self.task == "classification":
+                if out.shape[1] == 1:
+                    pred = out[:, 0] >= 0.5
+                    correct += int(np.count_nonzero(pred == (labels[sl] == 1)))
+                else:
+                    correct += int(np.count_nonzero(out.argmax(axis=1) == labels[sl]))
+        accuracy = correct / n if self.task == "classification" else None
+        return loss_sum / n, accuracy
 
     def _metrics(self, epoch: int) -> EpochMetrics:
-        train_loss, train_acc = self._set_metrics(self._x_train, self._y_train, self.data.y_train)
+        train_loss, train_acc = self._set_metrics(
+            self._eval_train, self._y_train, self.data.y_train
+        )
         test_loss: float | None = None
         test_acc: float | None = None
         if self.data.n_test > 0:
-            test_loss, test_acc = self._set_metrics(self._x_test, self._y_test, self.data.y_test)
+            test_loss, test_acc = self._set_metrics(self._eval_test, self._y_test, self.data.y_test)
         return EpochMetrics(
             epoch=epoch,
             train_loss=train_loss,

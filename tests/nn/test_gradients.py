@@ -93,12 +93,9 @@ def test_trainer_kernel_equals_reference_backward(
             use_bias=use_bias,
             dtype="float64",
         )
-        xb, yb, buf = trainer._batches[0]
-        trainer._gradients(xb, yb, buf)
-        ref = trainer.network.backward(xb, yb, trainer.loss)
-        np.testing.assert_allclose(
-            trainer._grads, _flat(ref.nabla_w, ref.nabla_b), rtol=1e-10, atol=1e-14
-        )
+        grads = trainer._compute_gradients(0)
+        ref = trainer.network.backward(trainer._x_train, trainer._y_train, trainer.loss)
+        np.testing.assert_allclose(grads, _flat(ref.nabla_w, ref.nabla_b), rtol=1e-10, atol=1e-14)
 
 
 def test_float32_gradients_close_to_float64() -> None:
@@ -106,7 +103,6 @@ def test_float32_gradients_close_to_float64() -> None:
     kwargs = {"hidden_layers": [6], "batch_size": None, "seed": 5}
     g64 = Trainer(data, dtype="float64", **kwargs)  # type: ignore[arg-type]
     g32 = Trainer(data, dtype="float32", **kwargs)  # type: ignore[arg-type]
-    for t in (g64, g32):
-        t._gradients(*t._batches[0])
-    assert g32._grads.dtype == np.float32
-    np.testing.assert_allclose(g32._grads, g64._grads, rtol=1e-4, atol=1e-6)
+    grads32, grads64 = g32._compute_gradients(0), g64._compute_gradients(0)
+    assert grads32.dtype == np.float32
+    np.testing.assert_allclose(grads32, grads64, rtol=1e-4, atol=1e-6)

@@ -277,7 +277,7 @@ def test_penalties_add_l2_w_and_l1_sign_w_to_weight_gradients_only() -> None:
 def test_minibatches_cover_the_epoch_with_a_partial_last_batch() -> None:
     data = tiny_dataset("regression", 2, 1, n=23)
     trainer = Trainer(data, batch_size=5, optimizer="adam")
-    assert [b[0].shape[0] for b in trainer._batches] == [5, 5, 5, 5, 3]
+    assert trainer._batch_sizes == [5, 5, 5, 5, 3]
     trainer.train_epoch()
     assert trainer.optimizer.state_dict()["t"] == 5
     # the shuffled copy holds every training sample once

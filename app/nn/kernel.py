@@ -1,0 +1,218 @@
+"""The trainer's compiled step: straight lists of NumPy calls over preallocated buffers.
+
+On a small network a training step costs what its Python calls cost, so the
+step is "compiled" once into a list of ``(ufunc, args)`` pairs whose arrays —
+batch views, per-layer buffers, parameter and gradient views, 0-d scalars in
+the network's dtype — are all bound in advance, with the output passed as the
+last positional argument (``np.maximum`` gets it as a bound keyword). Running
+a step is ``for f, args in ops: f(*args)``: a few dozen C calls, no
+allocation, no branching.
+
+Tricks, each exact up to rounding:
+- activations are computed in place in the pre-activation buffer; every
+  hidden derivative is a function of the activation a (relu' = sign(a),
+  leaky_relu' from a > 0, tanh' = 1 - a², sigmoid' = a(1 - a));
+- sigmoid + cross-entropy: delta = (sigmoid(z) - y)/B = (tanh(z/2) - (2y - 1))·(0.5/B),
+  with the targets stored as 2y - 1, saving two calls;
+- plain SGD folds the learning rate into the output delta's scale, so the
+  gradient buffer holds lr·g and the update is a single subtraction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.nn.activations import LEAKY_SLOPE
+
+Array = NDArray[np.floating]
+Op = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def run(ops: Sequence[Op]) -> None:
+    """Execute a compiled op list."""
+    for f, args in ops:
+        f(*args)
+
+
+@dataclass
+class Consts:
+    """0-d arrays in the network's dtype (faster operands than Python floats)."""
+
+    dtype: np.dtype[Any]
+    zero: Array = field(init=False)
+    half: Array = field(init=False)
+    one: Array = field(init=False)
+    slope: Array = field(init=False)
+    one_minus_slope: Array = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.zero = self.scalar(0.0)
+        self.half = self.scalar(0.5)
+        self.one = self.scalar(1.0)
+        self.slope = self.scalar(LEAKY_SLOPE)
+        self.one_minus_slope = self.scalar(1.0 - LEAKY_SLOPE)
+
+    def scalar(self, value: float) -> Array:
+        return np.array(value, dtype=self.dtype)
+
+
+def activation_ops(name: str, z: Array, tmp: Array, c: Consts) -> list[Op]:
+    """z <- f(z) in place (tmp: scratch of z's shape). Output ones include softmax."""
+    if name == "sigmoid":  # (1 + tanh(z/2)) / 2: no overflow for very negative z
+        return [
+            (np.multiply, (z, c.half, z)),
+            (np.tanh, (z, z)),
+            (np.multiply, (z, c.half, z)),
+            (np.add, (z, c.half, z)),
+        ]
+    if name == "tanh":
+        return [(np.tanh, (z, z))]
+    if name == "relu":
+        return [(partial(np.maximum, out=z), (z, c.zero))]
+    if name == "leaky_relu":
+        return [(np.multiply, (z, c.slope, tmp)), (partial(np.maximum, out=z), (z, tmp))]
+    if name == "linear":
+        return []
+    if name == "softmax":
+        row = np.empty((z.shape[0], 1), dtype=z.dtype)
+        return [
+            (np.maximum.reduce, (z, 1, None, row, True)),
+            (np.subtract, (z, row, z)),
+            (np.exp, (z, z)),
+            (np.add.reduce, (z, 1, None, row, True)),
+            (np.divide, (z, row, z)),
+        ]
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def mul_derivative_ops(name: str, a: Array, delta: Array, tmp: Array, c: Consts) -> list[Op]:
+    """delta <- delta · f'(z), from the activation a = f(z) alone."""
+    if name == "sigmoid":
+        return [
+            (np.subtract, (c.one, a, tmp)),
+            (np.multiply, (tmp, a, tmp)),
+            (np.multiply, (delta, tmp, delta)),
+        ]
+    if name == "tanh":
+        return [
+            (np.square, (a, tmp)),
+            (np.subtract, (c.one, tmp, tmp)),
+            (np.multiply, (delta, tmp, delta)),
+        ]
+    if name == "relu":  # a = max(z, 0) >= 0, so sign(a) is 1 where z > 0 and 0 elsewhere
+        return [(np.sign, (a, tmp)), (np.multiply, (delta, tmp, delta))]
+    if name == "leaky_relu":  # a > 0 exactly where z > 0
+        return [
+            (np.greater, (a, c.zero, tmp)),
+            (np.multiply, (tmp, c.one_minus_slope, tmp)),
+            (np.add, (tmp, c.slope, tmp)),
+            (np.multiply, (delta, tmp, delta)),
+        ]
+    if name == "linear":
+        return []
+    if name == "softmax":  # J^T delta, J = diag(a) - a a^T:  a * (delta - <delta, a>)
+        row = np.empty((a.shape[0], 1), dtype=a.dtype)
+        return [
+            (np.multiply, (delta, a, tmp)),
+            (np.add.reduce, (tmp, 1, None, row, True)),
+            (np.subtract, (delta, row, delta)),
+            (np.multiply, (delta, a, delta)),
+        ]
+    raise ValueError(f"unknown activation {name!r}")
+
+
+@dataclass
+class Buffers:
+    """Preallocated arrays of one batch size B: per layer l, (B, n_out_l)."""
+
+    zs: list[Array]  # pre-activations, overwritten in place by the activations
+    deltas: list[Array]
+    tmps: list[Array]
+    ones: Array  # (B,): bias gradient = ones @ delta (a matmul beats a reduction)
+    scale: Array  # 0-d: dE/da factor of the output delta (1/B or 2/(B n_out), times lr if folded)
+    base_scale: float
+
+
+def make_buffers(batch: int, sizes: Sequence[int], dtype: np.dtype[Any], base: float) -> Buffers:
+    zs = [np.empty((batch, s), dtype=dtype) for s in sizes]
+    return Buffers(
+        zs=zs,
+        deltas=[np.empty_like(z) for z in zs],
+        tmps=[np.empty_like(z) for z in zs],
+        ones=np.ones(batch, dtype=dtype),
+        scale=np.array(base, dtype=dtype),
+        base_scale=base,
+    )
+
+
+@dataclass
+class Layers:
+    """Views the programs bind: weights (n_out, n_in), their transposes, biases, gradients."""
+
+    weights: list[Array]
+    weights_t: list[Array]
+    biases: list[Array] | None
+    grad_w: list[Array]
+    grad_b: list[Array] | None
+    hidden: str
+    output: str
+
+
+def forward_ops(x: Array, layers: Layers, buf: Buffers, c: Consts, *, final: bool) -> list[Op]:
+    """Forward pass of x into buf.zs; with ``final`` the output activation is applied too."""
+    ops: list[Op] = []
+    a = x
+    last = len(layers.weights) - 1
+    for layer, wt in enumerate(layers.weights_t):
+        z = buf.zs[layer]
+        ops.append((np.matmul, (a, wt, z)))
+        if layers.biases is not None:
+            ops.append((np.add, (z, layers.biases[layer], z)))
+        if layer < last:
+            ops += activation_ops(layers.hidden, z, buf.tmps[layer], c)
+        elif final:
+            ops += activation_ops(layers.output, z, buf.tmps[layer], c)
+        a = z
+    return ops
+
+
+def step_ops(x: Array, y: Array, layers: Layers, buf: Buffers, c: Consts, fused: bool) -> list[Op]:
+    """Forward and backward of one batch into the gradient views (batch-mean loss).
+
+    ``y`` is the dense target (stored as 2y - 1 for fused sigmoid + cross-entropy).
+    """
+    last = len(layers.weights) - 1
+    z = buf.zs[last]
+    delta = buf.deltas[last]
+    ops = forward_ops(x, layers, buf, c, final=False)
+    if fused and layers.output == "sigmoid":
+        ops += [
+            (np.multiply, (z, c.half, z)),
+            (np.tanh, (z, z)),
+            (np.subtract, (z, y, delta)),
+            (np.multiply, (delta, buf.scale, delta)),
+        ]
+    else:
+        ops += activation_ops(layers.output, z, buf.tmps[last], c)
+        ops += [(np.subtract, (z, y, delta)), (np.multiply, (delta, buf.scale, delta))]
+        if not fused:  # mse: chain through the output activation
+            ops += mul_derivative_ops(layers.output, z, delta, buf.tmps[last], c)
+    for layer in range(last, -1, -1):
+        a_prev = x if layer == 0 else buf.zs[layer - 1]
+        ops.append((np.matmul, (delta.T, a_prev, layers.grad_w[layer])))
+        if layers.grad_b is not None:
+            ops.append((np.matmul, (buf.ones, delta, layers.grad_b[layer])))
+        if layer > 0:
+            prev = buf.deltas[layer - 1]
+            ops.append((np.matmul, (delta, layers.weights[layer], prev)))
+            ops += mul_derivative_ops(
+                layers.hidden, buf.zs[layer - 1], prev, buf.tmps[layer - 1], c
+            )
+            delta = prev
+    return ops

@@ -1,0 +1,352 @@
+"""Trainer throughput: our NumPy Trainer vs PyTorch (CPU) and scikit-learn, one BLAS thread.
+
+Usage:
+    .venv/bin/python benchmarks/bench_trainer.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/bench_trainer.py --quick    # fewer repeats/epochs
+    .venv/bin/python benchmarks/bench_trainer.py --workloads W1,W3 --repeats 7
+
+Each workload trains the same architecture on the same data with the same
+batch size and dtype (float32 unless --dtype). An "epoch" is what the product
+does per epoch: one shuffled pass of mini-batch SGD steps, then the loss and
+accuracy on the whole training set with the end-of-epoch weights (PyTorch does
+the same evaluation under no_grad; scikit-learn's own fit loop reports its
+running loss instead). Reported: median epochs/s over repeats, and the ratios.
+For W4 also the achieved GFLOP/s against the single-thread matmul peak
+measured here, and the share of the epoch that its matmuls alone take.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.nn.datasets import Dataset, make_dataset  # noqa: E402
+from app.nn.training import Trainer  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    layers: list[int]
+    n_samples: int
+    batch_size: int | None
+    activation: str
+    task: str  # "binary", "multiclass", "regression"
+    epochs: int  # per repeat (full mode)
+    targets: str  # the issue's targets, for the table
+
+
+WORKLOADS = [
+    Workload("W1", [2, 8, 8, 1], 500, 10, "tanh", "binary", 60, "≥8× torch, ≥2.5× sklearn"),
+    Workload("W2", [3, 16, 16, 2], 1000, None, "tanh", "regression", 400, "≥2× torch"),
+    Workload("W3", [64, 128, 64, 10], 2000, 32, "relu", "multiclass", 10, "≥4× torch"),
+    Workload("W4", [784, 512, 512, 10], 10000, 128, "relu", "multiclass", 2, "≥1.1× torch"),
+]
+LEARNING_RATE = 0.03
+
+
+def make_data(w: Workload) -> Dataset:
+    """The workload's training set (no test split: every sample trains)."""
+    if w.name == "W1":
+        return make_dataset({"kind": "circle", "n_samples": w.n_samples, "test_fraction": 0})
+    if w.name == "W2":
+        return make_dataset(
+            {
+                "kind": "teacher",
+                "n_samples": w.n_samples,
+                "teacher_layers": [3, 5, 2],
+                "test_fraction": 0,
+            }
+        )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(w.n_samples, w.layers[0]))
+    labels = (x @ rng.normal(size=(w.layers[0], w.layers[-1]))).argmax(axis=1)
+    return Dataset(
+        "custom",
+        "classification",
+        x,
+        labels,
+        x[:0],
+        labels[:0],
+        w.layers[0],
+        w.layers[-1],
+        w.layers[-1],
+    )
+
+
+# --- ours -------------------------------------------------------------------------------
+
+
+def ours(w: Workload, data: Dataset, dtype: str) -> Callable[[], None]:
+    trainer = Trainer(
+        data,
+        hidden_layers=w.layers[1:-1],
+        activation=w.activation,
+        learning_rate=LEARNING_RATE,
+        optimizer="sgd",
+        batch_size=w.batch_size,
+        dtype=dtype,
+        seed=0,
+    )
+
+    def epoch() -> None:
+        trainer.train_epoch()
+
+    return epoch
+
+
+# --- PyTorch ------------------------------------------------------------------------------
+
+
+def torch_epoch(w: Workload, data: Dataset, dtype: str) -> Callable[[], None]:
+    import torch
+
+    torch.set_num_threads(1)
+    tdtype = getattr(torch, dtype)
+    torch.manual_seed(0)
+    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[w.activation]
+    mods: list[torch.nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(w.layers[:-1], w.layers[1:], strict=True)):
+        mods.append(torch.nn.Linear(n_in, n_out))
+        if i < len(w.layers) - 2:
+            mods.append(act())
+    model = torch.nn.Sequential(*mods).to(tdtype)
+    x = torch.tensor(data.x_train, dtype=tdtype)
+    if w.task == "binary":
+        y = torch.tensor(data.y_train, dtype=tdtype)[:, None]
+        loss_fn: torch.nn.Module = torch.nn.BCEWithLogitsLoss()
+    elif w.task == "multiclass":
+        y = torch.tensor(data.y_train, dtype=torch.int64)
+        loss_fn = torch.nn.CrossEntropyLoss()
+    else:
+        y = torch.tensor(data.y_train, dtype=tdtype)
+        loss_fn = torch.nn.MSELoss()
+    opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    n = x.shape[0]
+    gen = torch.Generator().manual_seed(0)
+    bs = n if w.batch_size is None else w.batch_size
+
+    def epoch() -> None:
+        if bs < n:  # gather the shuffled set once, then slice: the fastest idiomatic loop
+            perm = torch.randperm(n, generator=gen)
+            xs, ys = x[perm], y[perm]
+        else:
+            xs, ys = x, y
+        for start in range(0, n, bs):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xs[start : start + bs]), ys[start : start + bs])
+            loss.backward()
+            opt.step()
+        with torch.no_grad():  # end-of-epoch metrics, as the product reports them
+            out = model(x)
+            float(loss_fn(out, y))
+            if w.task == "binary":
+                float(((out[:, 0] >= 0) == (y[:, 0] > 0.5)).float().mean())
+            elif w.task == "multiclass":
+                float((out.argmax(1) == y).float().mean())
+
+    return epoch
+
+
+# --- scikit-learn ---------------------------------------------------------------------------
+
+
+def sklearn_fit(w: Workload, data: Dataset, dtype: str, epochs: int) -> Callable[[], None]:
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    cls = MLPRegressor if w.task == "regression" else MLPClassifier
+    x = data.x_train.astype(dtype)
+    y = data.y_train
+
+    def fit() -> None:
+        model = cls(
+            hidden_layer_sizes=tuple(w.layers[1:-1]),
+            activation=w.activation,
+            solver="sgd",
+            momentum=0.0,
+            nesterovs_momentum=False,
+            learning_rate_init=LEARNING_RATE,
+            alpha=0.0,
+            batch_size=w.batch_size or len(x),
+            max_iter=epochs,
+            shuffle=True,
+            tol=0.0,
+            n_iter_no_change=epochs + 1,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter is the point
+            model.fit(x, y)
+
+    return fit
+
+
+# --- measurement ----------------------------------------------------------------------------
+
+
+def epochs_per_second(make_epoch: Callable[[], None], epochs: int, repeats: int) -> float:
+    make_epoch()  # warm-up (allocations, BLAS buffers)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            make_epoch()
+        rates.append(epochs / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def sklearn_epochs_per_second(
+    w: Workload, data: Dataset, dtype: str, epochs: int, repeats: int
+) -> float:
+    fit = sklearn_fit(w, data, dtype, epochs)
+    fit()
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fit()
+        rates.append(epochs / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def matmul_peak(dtype: str, repeats: int) -> float:
+    """Best single-thread GFLOP/s of a 1024³ matmul."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(1024, 1024)).astype(dtype)
+    b = rng.normal(size=(1024, 1024)).astype(dtype)
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    best = min(_time(lambda: np.matmul(a, b, out=out)) for _ in range(max(3, repeats)))
+    return 2 * 1024**3 / best / 1e9
+
+
+def _time(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def epoch_flops(w: Workload) -> float:
+    """FLOPs of an epoch's matmuls: forward, weight gradients, deltas, plus the evaluation."""
+    macs = [a * b for a, b in zip(w.layers[:-1], w.layers[1:], strict=True)]
+    per_sample = 2 * (sum(macs) * 2 + sum(macs[1:]))  # forward + dW + deltas (not layer 0's)
+    return w.n_samples * (per_sample + 2 * sum(macs))  # + the evaluation's forward
+
+
+def epoch_matmul_seconds(w: Workload, dtype: str, repeats: int) -> float:
+    """Time of exactly the matmuls (same shapes and transposes) one epoch makes, alone."""
+    rng = np.random.default_rng(0)
+    bs = w.batch_size or w.n_samples
+    steps = [(bs, w.n_samples // bs)] + ([(w.n_samples % bs, 1)] if w.n_samples % bs else [])
+    ws = [
+        rng.normal(size=(o, i)).astype(dtype)
+        for i, o in zip(w.layers[:-1], w.layers[1:], strict=True)
+    ]
+
+    def one_step(b: int) -> Callable[[], None]:
+        acts = [rng.normal(size=(b, s)).astype(dtype) for s in w.layers]
+        gws = [np.empty_like(x) for x in ws]
+
+        def run() -> None:
+            for layer, wt in enumerate(ws):
+                np.matmul(acts[layer], wt.T, out=acts[layer + 1])
+            for layer in range(len(ws) - 1, -1, -1):
+                np.matmul(acts[layer + 1].T, acts[layer], out=gws[layer])
+                if layer > 0:
+                    np.matmul(acts[layer + 1], ws[layer], out=acts[layer])
+
+        return run
+
+    total = 0.0
+    for b, count in steps:
+        run = one_step(b)
+        run()
+        total += count * min(_time(run) for _ in range(max(3, repeats)))
+    ev = [rng.normal(size=(w.n_samples, s)).astype(dtype) for s in w.layers]
+
+    def evaluate() -> None:
+        for layer, wt in enumerate(ws):
+            np.matmul(ev[layer], wt.T, out=ev[layer + 1])
+
+    evaluate()
+    total += min(_time(evaluate) for _ in range(max(3, repeats)))
+    return total
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and epochs")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per measurement")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4", help="comma-separated names")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--no-sklearn", action="store_true")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 7)
+    scale = 0.25 if args.quick else 1.0
+    chosen = [w for w in WORKLOADS if w.name in args.workloads.split(",")]
+
+    out = sys.stdout.write
+    with threadpool_limits(limits=1):
+        import torch
+
+        torch.set_num_threads(1)
+        out(f"# bench_trainer — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n\n")
+        out(f"command: `{' '.join([Path(sys.executable).name, *sys.argv])}`  \n")
+        out(
+            f"python {platform.python_version()}, numpy {np.__version__}, torch "
+            f"{torch.__version__}, {os.cpu_count()} CPUs, dtype {args.dtype}, 1 BLAS thread, "
+            f"median of {repeats} repeats; OPENBLAS_CORETYPE="
+            f"{os.environ.get('OPENBLAS_CORETYPE', '-')}\n\n"
+        )
+        rows = []
+        w4_info = ""
+        for w in chosen:
+            data = make_data(w)
+            epochs = max(1, round(w.epochs * scale))
+            ours_eps = epochs_per_second(ours(w, data, args.dtype), epochs, repeats)
+            torch_eps = epochs_per_second(torch_epoch(w, data, args.dtype), epochs, repeats)
+            sk = None
+            if w.name == "W1" and not args.no_sklearn:
+                sk = sklearn_epochs_per_second(w, data, args.dtype, max(epochs, 20), repeats)
+            rows.append((w, ours_eps, torch_eps, sk))
+            if w.name == "W4":
+                peak = matmul_peak(args.dtype, repeats)
+                flops = epoch_flops(w)
+                mm = epoch_matmul_seconds(w, args.dtype, repeats)
+                w4_info = (
+                    f"W4: {flops / 1e9:.1f} GFLOP per epoch; ours {flops * ours_eps / 1e9:.1f} "
+                    f"GFLOP/s vs a 1024³ matmul peak of {peak:.1f} GFLOP/s "
+                    f"({100 * flops * ours_eps / 1e9 / peak:.0f}%); the epoch's matmuls alone "
+                    f"take {mm:.3f} s = {100 * mm * ours_eps:.0f}% of our epoch.\n"
+                )
+        out(
+            "| workload | arch | samples | batch | ours ep/s | torch ep/s | ours/torch "
+            "| sklearn ep/s | ours/sklearn | target |\n"
+        )
+        out("|---|---|---|---|---|---|---|---|---|---|\n")
+        for w, o, t, sk in rows:
+            arch = "-".join(map(str, w.layers))
+            skc = f"{sk:.1f} | {o / sk:.2f}×" if sk else "– | –"
+            out(
+                f"| {w.name} | {arch} {w.activation} | {w.n_samples} | {w.batch_size or 'full'} "
+                f"| {o:.1f} | {t:.1f} | {o / t:.2f}× | {skc} | {w.targets} |\n"
+            )
+        out("\n" + w4_info)
+
+
+if __name__ == "__main__":
+    main()
