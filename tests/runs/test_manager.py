@@ -15,7 +15,7 @@ from app.runs.errors import ProblemError
 from app.runs.manager import RunManager
 from app.runs.models import RunCreate, RunPatch
 from app.runs.worker import build_trainer
-from app.storage.store import Store
+from app.storage.store import Checkpoint, Store
 from tests.runs.helpers import opened, run_async, wait_settled, wait_until
 
 TINY: dict[str, Any] = {
@@ -354,3 +354,42 @@ async def test_sigterm_to_a_worker_checkpoints_and_interrupts(settings: Settings
         assert checkpoint is not None and checkpoint.epoch == view.epoch
         assert (await m.start(run_id)).status == "running"
         await m.stop(run_id)
+
+
+@run_async
+async def test_a_worker_error_fails_the_run_with_its_message(settings: Settings) -> None:
+    async with opened(settings) as m:
+        run_id = (await m.create(body())).id
+        await m.step(run_id, 2)
+    store = Store(settings.db)  # a checkpoint that belongs to another network
+    saved = store.load_checkpoint(run_id)
+    assert saved is not None
+    broken = Checkpoint(2, saved.arrays, {**saved.meta, "layer_sizes": [2, 9, 1]})
+    store.commit_progress(run_id, (), broken)
+    store.close()
+    async with opened(settings) as m:
+        view = await m.step(run_id, 1)
+        assert view.status == "failed" and view.epoch == 2
+        assert view.message and "training failed" in view.message and "[2, 9, 1]" in view.message
+        assert (await m.reset(run_id)).status == "created"
+        assert (await m.step(run_id, 1)).status == "stopped"
+
+
+@run_async
+async def test_large_network_ends_with_its_final_weights(settings: Settings) -> None:
+    async with opened(settings) as m:
+        view = await m.create(
+            body(
+                dataset={"kind": "xor", "n_samples": 10},
+                hidden_layers=[400, 300],
+                epochs=15,
+                batch_size=None,
+                start=True,
+            )
+        )
+        hub = m.hub(view.id)
+        assert hub.large and view.n_params > 100_000
+        await wait_settled(hub)
+        assert m.get(view.id).status == "completed"
+        assert hub.layers_epoch == 15
+        assert hub.latest_layers == m.weights(view.id)["layers"]
