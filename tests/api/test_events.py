@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -129,6 +130,39 @@ def test_weights_false_omits_layers(live_server: LiveServer) -> None:
                 if received.events[-1].event == "epoch":
                     assert "layers" not in data
         assert received.epochs == list(range(1, 201))
+
+
+def test_frames_respect_max_fps(live_server: LiveServer) -> None:
+    # An upper bound only: a slower machine sends fewer frames, never more.
+    with live_server.client() as client:
+        run = create_run(client, epochs=600, max_epochs_per_second=400)
+        received = Received()
+        with events(client, run["id"], max_fps=2) as source:
+            client.post(f"/api/runs/{run['id']}/start")
+            started = time.monotonic()
+            for _ in read_until_status(source, received, {"completed"}):
+                pass
+            elapsed = time.monotonic() - started
+        frames = sum(1 for sse in received.events if sse.event == "epoch")
+        assert frames <= 2 * elapsed + 2
+        assert received.epochs == list(range(1, 601))
+
+
+def test_large_network_frames_end_with_layers(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        # 2-400-400-1: over 100,000 parameters, so `layers` may be thinned out.
+        run = create_run(client, epochs=40, hidden_layers=[400, 400], batch_size=None)
+        assert run["n_params"] > 100_000
+        received = Received()
+        with events(client, run["id"], max_fps=60) as source:
+            client.post(f"/api/runs/{run['id']}/start")
+            for _ in read_until_status(source, received, {"completed"}):
+                pass
+        kinds = [sse.event for sse in received.events]
+        last_frame = len(kinds) - 1 - kinds[::-1].index("epoch")
+        assert kinds[last_frame + 1 :] == ["status"]
+        assert "layers" in json.loads(received.events[last_frame].data)
+        assert received.epochs == list(range(1, 41))
 
 
 def test_resume_with_last_event_id_has_no_gap_and_no_duplicate(live_server: LiveServer) -> None:
