@@ -642,10 +642,10 @@ class RunManager:
         self._check_capacity()
         custom = None
         if run.config["dataset"]["kind"] == "custom":
-            custom = self.store.load_custom(run.id)
+            custom = await asyncio.to_thread(self.store.load_custom, run.id)
         state = run.state
-        if state is None and run.epoch > 0:
-            state = self.store.load_checkpoint(run.id)
+        if state is None and run.epoch > 0:  # a big checkpoint takes a while to read
+            state = await asyncio.to_thread(self.store.load_checkpoint, run.id)
         if state is not None and state.epoch != run.epoch:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
             self._rewind(run, state.epoch)

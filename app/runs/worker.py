@@ -178,10 +178,10 @@ class _PollingOptimizer:
 
 
 def _hook_optimizer(trainer: Trainer, control: _Control) -> None:
-    for name, value in vars(trainer).items():
-        if hasattr(value, "step") and hasattr(value, "state_dict"):
-            setattr(trainer, name, _PollingOptimizer(value, control))
-            return
+    """The Trainer calls `self.optimizer.step` once per batch (the Optimizer protocol):
+    wrapping it is how a stop gets in between two batches. Without it a stop would
+    still work, one epoch later."""
+    trainer.optimizer = _PollingOptimizer(trainer.optimizer, control)  # type: ignore[assignment]
 
 
 def _handle_signals(control: _Control) -> None:
