@@ -1,0 +1,164 @@
+"""Live-view frames: rendered once per (run, hub version), shared by the page and every stream.
+
+A ``FrameCache`` lives on ``app.state`` (no module-level state). Rendering is
+synchronous and happens on the event loop thread, where the hub lives, so the
+metrics columns it reads cannot change underneath it; a hundred viewers of a
+run cost one render per hub version.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Environment
+
+from app.ui.maps import Layer, normalise_layers
+from app.ui.outputview import RunData, run_data
+from app.ui.views import FRAGMENTS, STATIC_FRAGMENTS, LiveInput, render_fragments
+
+MAX_STATES = 32  # runs whose last frame is kept (those with open streams are never evicted)
+
+
+def sse_event(event: str, data: str) -> bytes:
+    """One SSE message; a multi-line payload becomes several ``data:`` lines (SSE spec)."""
+    lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    body = "".join(f"data: {line}\n" for line in lines)
+    return f"event: {event}\n{body}\n".encode()
+
+
+def oob(name: str, html: str) -> str:
+    """Wrap a fragment so htmx swaps it into its container (innerHTML) out of band."""
+    return f'<div id="{FRAGMENTS[name]}" hx-swap-oob="innerHTML">{html}</div>'
+
+
+@dataclass
+class Rendered:
+    """One rendered frame: fragments (name -> inner HTML) and when each last changed."""
+
+    version: int
+    resets: int
+    epoch: int
+    fragments: dict[str, str]
+    changed_at: dict[str, int]
+    _messages: dict[int, bytes | None] = field(default_factory=dict)
+
+    def snapshot_message(self) -> bytes:
+        """Every fragment: what a new or reconnecting viewer gets first."""
+        cached = self._messages.get(-1)
+        if cached is None:
+            body = "".join(oob(name, html) for name, html in self.fragments.items())
+            cached = sse_event("snapshot", body)
+            self._messages[-1] = cached
+        return cached
+
+    def frame_message(self, seen_version: int) -> bytes | None:
+        """The fragments that changed after ``seen_version`` (None if none did)."""
+        if seen_version in self._messages:
+            return self._messages[seen_version]
+        names = [
+            n
+            for n in self.fragments
+            if n not in STATIC_FRAGMENTS and self.changed_at.get(n, 0) > seen_version
+        ]
+        message = (
+            sse_event("frame", "".join(oob(n, self.fragments[n]) for n in names)) if names else None
+        )
+        if len(self._messages) > 16:
+            self._messages.clear()
+        self._messages[seen_version] = message
+        return message
+
+
+@dataclass
+class FrameState:
+    """Per-run memory between frames: the weights of the previous frame (for Δ), the data."""
+
+    rendered: Rendered | None = None
+    data: RunData | None = None
+    layers: list[Layer] = field(default_factory=list)
+    previous: list[Layer] | None = None
+    layers_version: int = -1
+    resets: int = -1
+    subscribers: int = 0
+
+
+class FrameCache:
+    """Rendered frames per run, keyed by hub version."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.states: OrderedDict[str, FrameState] = OrderedDict()
+
+    def _state(self, run_id: str) -> FrameState:
+        state = self.states.get(run_id)
+        if state is None:
+            state = FrameState()
+            self.states[run_id] = state
+            self._evict()
+        self.states.move_to_end(run_id)
+        return state
+
+    def _evict(self) -> None:
+        for run_id in list(self.states):
+            if len(self.states) <= MAX_STATES:
+                break
+            if self.states[run_id].subscribers == 0:
+                del self.states[run_id]
+
+    def forget(self, run_id: str) -> None:
+        self.states.pop(run_id, None)
+
+    @contextmanager
+    def subscribe(self, run_id: str) -> Iterator[None]:
+        state = self._state(run_id)
+        state.subscribers += 1
+        try:
+            yield
+        finally:
+            state.subscribers -= 1
+
+    def current(self, manager: Any, run_id: str) -> Rendered:
+        """The frame for the hub's current version, rendering it if nobody has yet.
+
+        Raises the manager's ProblemError(404) for an unknown run.
+        """
+        hub = manager.hub(run_id)
+        state = self._state(run_id)
+        if state.rendered is not None and state.rendered.version == hub.version:
+            return state.rendered
+        if state.resets != hub.resets:
+            state.previous = None
+            state.resets = hub.resets
+        if state.layers_version != hub.layers_version:
+            new: list[Layer] = []
+            if hub.latest_weights is not None:
+                weights = hub.latest_weights
+                biases = hub.latest_biases or [None] * len(weights)
+                new = normalise_layers(zip(weights, biases, strict=True))
+            if state.layers_version != -1:
+                state.previous = state.layers
+            state.layers = new
+            state.layers_version = hub.layers_version
+        view = hub.run_view
+        run = view.public()
+        if state.data is None:
+            state.data = run_data(manager.data(run_id), run["task"], run["layer_sizes"])
+        metrics = hub.history.columns(0)
+        fragments = render_fragments(
+            self.env, LiveInput(run, metrics, state.layers, state.previous, state.data)
+        )
+        old = state.rendered
+        changed_at = {
+            name: (
+                old.changed_at.get(name, hub.version)
+                if old is not None and old.fragments.get(name) == html
+                else hub.version
+            )
+            for name, html in fragments.items()
+        }
+        state.rendered = Rendered(hub.version, hub.resets, int(run["epoch"]), fragments, changed_at)
+        return state.rendered

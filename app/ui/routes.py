@@ -1,0 +1,249 @@
+"""HTML pages and the small htmx endpoints behind their controls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from pydantic import ValidationError
+
+from app.runs.errors import ProblemError
+from app.runs.models import RunPatch
+from app.ui import descent, forms, pages
+from app.ui.frames import FrameCache
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass
+class UiState:
+    """The UI's shared objects (kept on ``app.state.ui``)."""
+
+    templates: Jinja2Templates
+    frames: FrameCache
+
+
+def _ui(request: Request) -> UiState:
+    return request.app.state.ui  # type: ignore[no-any-return]
+
+
+def _manager(request: Request) -> Any:
+    return request.app.state.manager
+
+
+def _page(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    return _ui(request).templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _not_found(request: Request, message: str) -> HTMLResponse:
+    return _page(
+        request,
+        "pages/not_found.html",
+        {"title": "Not found", "active": "", "message": message},
+        404,
+    )
+
+
+def _message(request: Request, text: str, error: bool = False) -> HTMLResponse:
+    return _page(request, "partials/control_message.html", {"text": text, "error": error})
+
+
+# ---------------------------------------------------------------- home and the new-run form
+
+
+def _form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    return {
+        "values": values,
+        "errors": errors,
+        "options": pages.form_options(),
+        "preview": pages.dataset_preview(values),
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> HTMLResponse:
+    values = forms.preset_values(None)
+    context = {"title": "Runs", "active": "runs", "rows": pages.runs_rows(_manager(request))}
+    return _page(request, "pages/home.html", context | _form_context(values, {}))
+
+
+@router.get("/ui/runs-table", response_class=HTMLResponse)
+async def runs_table(request: Request) -> HTMLResponse:
+    return _page(request, "partials/runs_table.html", {"rows": pages.runs_rows(_manager(request))})
+
+
+@router.get("/ui/new-run", response_class=HTMLResponse)
+async def new_run_form(request: Request, preset: str | None = None) -> HTMLResponse:
+    return _page(
+        request, "partials/new_run_form.html", _form_context(forms.preset_values(preset), {})
+    )
+
+
+@router.get("/ui/dataset-preview", response_class=HTMLResponse)
+async def dataset_preview(request: Request) -> HTMLResponse:
+    values = forms.preset_values(None) | {
+        k: v for k, v in request.query_params.items() if k.startswith("dataset.")
+    }
+    return _page(
+        request, "partials/dataset_preview.html", {"preview": pages.dataset_preview(values)}
+    )
+
+
+@router.post("/ui/new-run/arch", response_class=HTMLResponse)
+async def arch_editor(request: Request) -> HTMLResponse:
+    form = await request.form()
+    layers = forms.arch_edit(
+        [str(v) for v in form.getlist("hidden_layers")], str(form.get("arch_op", ""))
+    )
+    return _page(request, "partials/arch_editor.html", {"layers": layers, "errors": {}})
+
+
+@router.post("/ui/runs", response_model=None)
+async def create_run(request: Request) -> Response:
+    """Create a run from the form; errors re-render the form next to their fields."""
+    form = await request.form()
+    values = forms.form_values(form)
+    body, errors = forms.parse_run_create(values)
+    if body is not None:
+        try:
+            view = await _manager(request).create(body)
+        except ProblemError as exc:
+            errors = forms.errors_from_problem(exc)
+        else:
+            target = f"/runs/{view.id}"
+            if request.headers.get("HX-Request"):
+                return Response(status_code=200, headers={"HX-Redirect": target})
+            return RedirectResponse(target, status_code=303)
+    if request.headers.get("HX-Request"):
+        return _page(request, "partials/new_run_form.html", _form_context(values, errors))
+    context = {"title": "Runs", "active": "runs", "rows": pages.runs_rows(_manager(request))}
+    return _page(request, "pages/home.html", context | _form_context(values, errors), 422)
+
+
+# ---------------------------------------------------------------- the live view
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+async def run_page(request: Request, run_id: str) -> HTMLResponse:
+    ui = _ui(request)
+    try:
+        rendered = ui.frames.current(_manager(request), run_id)
+    except ProblemError:
+        return _not_found(request, "There is no run with this id (it may have been deleted).")
+    state = ui.frames.states[run_id]
+    run = _manager(request).hub(run_id).run_view.public()
+    context = {
+        "title": run["name"],
+        "active": "",
+        "run": run,
+        # Rendered from the autoescaped live_* partials (see views.render_fragments).
+        "fragments": {name: Markup(html) for name, html in rendered.fragments.items()},
+        "rd": state.data,
+        "lr_values": forms.LEARNING_RATES,
+        "speeds": forms.SPEEDS,
+    }
+    return _page(request, "pages/run.html", context)
+
+
+async def _control(request: Request, run_id: str, action: str) -> HTMLResponse:
+    manager = _manager(request)
+    try:
+        if action == "toggle":
+            if str(manager.get(run_id).status) == "running":
+                await manager.stop(run_id)
+            else:
+                await manager.start(run_id)
+        elif action == "step":
+            await manager.step(run_id, 1)
+        elif action == "reset":
+            await manager.reset(run_id)
+    except ProblemError as exc:
+        return _message(request, exc.detail, error=True)
+    return _message(request, "")
+
+
+@router.post("/ui/runs/{run_id}/toggle", response_class=HTMLResponse)
+async def toggle_run(request: Request, run_id: str) -> HTMLResponse:
+    return await _control(request, run_id, "toggle")
+
+
+@router.post("/ui/runs/{run_id}/step", response_class=HTMLResponse)
+async def step_run(request: Request, run_id: str) -> HTMLResponse:
+    return await _control(request, run_id, "step")
+
+
+@router.post("/ui/runs/{run_id}/reset", response_class=HTMLResponse)
+async def reset_run(request: Request, run_id: str) -> HTMLResponse:
+    return await _control(request, run_id, "reset")
+
+
+@router.post("/ui/runs/{run_id}/delete", response_model=None)
+async def delete_run(request: Request, run_id: str) -> Response:
+    try:
+        await _manager(request).delete(run_id)
+    except ProblemError as exc:
+        return _message(request, exc.detail, error=True)
+    _ui(request).frames.forget(run_id)
+    return Response(status_code=200, headers={"HX-Redirect": "/"})
+
+
+@router.post("/ui/runs/{run_id}/patch", response_class=HTMLResponse)
+async def patch_run(request: Request, run_id: str) -> HTMLResponse:
+    """Live learning-rate / speed changes from the live view's settings form."""
+    form = await request.form()
+    body: dict[str, Any] = {}
+    if "learning_rate" in form:
+        body["learning_rate"] = str(form["learning_rate"]).strip() or None
+    if "max_epochs_per_second" in form:
+        body["max_epochs_per_second"] = str(form["max_epochs_per_second"]).strip() or None
+    try:
+        patch = RunPatch.model_validate(body)
+        view = await _manager(request).patch(run_id, patch)
+    except ValidationError as exc:
+        errors = forms.errors_from_validation(exc.errors())
+        return _message(
+            request, "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in errors.items()), True
+        )
+    except ProblemError as exc:
+        return _message(request, exc.detail, error=True)
+    speed = view.config.get("max_epochs_per_second")
+    return _message(
+        request,
+        f"learning rate {view.config['learning_rate']:g} · "
+        + (f"≤ {speed:g} epochs/s" if speed else "full speed"),
+    )
+
+
+# ---------------------------------------------------------------- compare and descent
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare(request: Request, runs: Annotated[list[str], Query()] = []) -> HTMLResponse:  # noqa: B006
+    context = pages.compare_context(_manager(request), pages.parse_run_ids(runs))
+    return _page(
+        request, "pages/compare.html", {"title": "Compare", "active": "compare", **context}
+    )
+
+
+@router.get("/descent", response_class=HTMLResponse)
+async def descent_page(request: Request) -> HTMLResponse:
+    frame = descent.frame_context(0.05, 2.0, 0, playing=False)
+    return _page(
+        request,
+        "pages/descent.html",
+        {"title": "Gradient descent", "active": "descent", "frame": frame},
+    )
+
+
+@router.get("/ui/descent/frame", response_class=HTMLResponse)
+async def descent_frame(
+    request: Request, lr: float = 0.05, x0: float = 2.0, step: int = 0, play: int = 0
+) -> HTMLResponse:
+    frame = descent.frame_context(lr, x0, step, playing=bool(play))
+    return _page(request, "partials/descent_frame.html", {"frame": frame})

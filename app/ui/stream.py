@@ -1,0 +1,91 @@
+"""GET /ui/runs/{id}/stream: the live view's HTML fragments over server-sent events.
+
+First a ``snapshot`` event (every fragment), then a ``frame`` event per hub
+version with the fragments that changed since the viewer's last one, at most
+``MAX_FPS`` a second: a slow viewer skips frames instead of queueing them.
+Every fragment is an element with ``hx-swap-oob="innerHTML"``, which htmx's
+SSE extension swaps into the container with the same id. A reconnect (after a
+network drop or a server restart) simply gets a new snapshot. When the run is
+deleted the stream sends ``deleted`` (the page closes its EventSource on it) and ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from app.runs.errors import ProblemError
+from app.ui.frames import FrameCache, sse_event
+
+router = APIRouter(include_in_schema=False)
+
+MAX_FPS = 20.0
+RETRY_MS = 1000  # EventSource reconnect delay after a dropped connection
+
+
+def deleted_message() -> bytes:
+    html = (
+        '<div id="stats" hx-swap-oob="innerHTML"><p class="status-message status-failed" '
+        'id="status-message">This run was deleted. <a href="/">Back to the runs</a></p></div>'
+    )
+    return sse_event("deleted", html)
+
+
+async def fragment_stream(
+    manager: Any, frames: FrameCache, run_id: str, hub: Any, ping: float
+) -> AsyncIterator[bytes]:
+    """The event stream of one viewer (see the module docstring)."""
+    min_interval = 1.0 / MAX_FPS
+    with hub.subscription(), frames.subscribe(run_id):
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        rendered = frames.current(manager, run_id)
+        yield rendered.snapshot_message()
+        seen, resets, sent_at = rendered.version, rendered.resets, time.monotonic()
+        while True:
+            if hub.closed:
+                yield deleted_message()
+                return
+            version = await hub.wait(seen, ping)
+            if version <= seen and not hub.closed:
+                yield b": ping\n\n"
+                continue
+            # Coalesce: at most MAX_FPS frames a second; what arrives meanwhile joins the next.
+            delay = min_interval - (time.monotonic() - sent_at)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if hub.closed:
+                continue
+            try:
+                rendered = frames.current(manager, run_id)
+            except ProblemError:
+                yield deleted_message()
+                return
+            if rendered.resets != resets:
+                message: bytes | None = rendered.snapshot_message()
+            else:
+                message = rendered.frame_message(seen)
+            seen, resets = rendered.version, rendered.resets
+            if message is not None:
+                yield message
+                sent_at = time.monotonic()
+
+
+@router.get("/ui/runs/{run_id}/stream", response_model=None)
+async def run_stream(request: Request, run_id: str) -> Response:
+    manager = request.app.state.manager
+    try:
+        hub = manager.hub(run_id)
+    except ProblemError as exc:
+        return Response(status_code=exc.status_code)
+    frames: FrameCache = request.app.state.ui.frames
+    ping = float(request.app.state.settings.sse_ping_interval)
+    return StreamingResponse(
+        fragment_stream(manager, frames, run_id, hub, ping),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,192 @@
+"""Data → template context for the live view's fragments and the other pages.
+
+Everything here is synchronous and works on plain data (a public Run dict,
+metrics columns, weight arrays, the run's data), so tests can feed it fakes
+and the stream can render a frame once and share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from jinja2 import Environment
+
+from app.ui import charts, diagram, render
+from app.ui.maps import Layer, forward_trace, plane_grid
+from app.ui.outputview import RunData, output_frame
+
+# Fragment name -> id of the container it fills (innerHTML); the page and the stream share these.
+FRAGMENTS: dict[str, str] = {
+    "controls": "controls",
+    "stats": "stats",
+    "loss": "loss-chart",
+    "accuracy": "accuracy-chart",
+    "network": "network",
+    "output": "output-heatmap",
+    "points": "output-points",
+    "weights": "weights",
+    "grads": "grad-norms",
+}
+# Sent only in a snapshot: they depend on the run's data, which never changes.
+STATIC_FRAGMENTS = ("points",)
+
+RUNNING_STATES = ("running",)
+STEPPABLE = ("created", "stopped", "interrupted")
+STARTABLE = ("created", "stopped", "interrupted", "completed")
+
+
+@dataclass
+class LiveInput:
+    """Everything one frame of the live view is drawn from.
+
+    metrics: columns epoch (n,), train_loss/test_loss/train_accuracy/test_accuracy (n,)
+    with NaN for none, grad_norms (n, n_layers).
+    """
+
+    run: Mapping[str, Any]
+    metrics: Mapping[str, np.ndarray]
+    layers: Sequence[Layer]
+    previous: Sequence[Layer] | None
+    data: RunData | None
+
+
+def empty_metrics(n_layers: int) -> dict[str, np.ndarray]:
+    cols: dict[str, np.ndarray] = {"epoch": np.zeros(0, dtype=np.int64)}
+    for name in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
+        cols[name] = np.zeros(0)
+    cols["grad_norms"] = np.zeros((0, n_layers))
+    return cols
+
+
+def metrics_from_lists(raw: Mapping[str, Sequence[Any]], n_layers: int) -> dict[str, np.ndarray]:
+    """The API's columnar lists (None for none) as float arrays."""
+    cols: dict[str, np.ndarray] = {"epoch": np.asarray(raw.get("epoch", []), dtype=np.int64)}
+    for name in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
+        cols[name] = render._as_float(list(raw.get(name, [])))
+    grads = raw.get("grad_norms") or []
+    g = np.full((len(grads), n_layers), np.nan)
+    for i, row in enumerate(grads):
+        vals = render._as_float(list(row or []))[:n_layers]
+        g[i, : vals.size] = vals
+    cols["grad_norms"] = g
+    return cols
+
+
+def status_context(run: Mapping[str, Any]) -> dict[str, Any]:
+    status = str(run.get("status", ""))
+    epochs = int(run.get("config", {}).get("epochs") or 0)
+    # API.md: start is refused (409) from diverged/failed, and from completed at its last epoch.
+    finished = status == "completed" and int(run.get("epoch") or 0) >= epochs
+    return {
+        "status": status,
+        "running": status in RUNNING_STATES,
+        "can_start": status in STARTABLE and not finished,
+        "can_step": status in STEPPABLE,
+        "message": run.get("message"),
+    }
+
+
+def stats_context(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Epoch counter, status, and the latest losses/accuracies, formatted."""
+    epochs = metrics["epoch"]
+    last = {}
+    for name in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
+        col = metrics[name]
+        last[name] = float(col[-1]) if col.size else run.get(name)
+    epoch = max(int(run.get("epoch") or 0), int(epochs[-1]) if epochs.size else 0)
+    total = int(run.get("config", {}).get("epochs") or 0)
+    pct = lambda v: "—" if v is None or not np.isfinite(v) else f"{100 * v:.1f}%"  # noqa: E731
+    return {
+        "epoch": epoch,
+        "epoch_text": f"{epoch:,}",
+        "epochs": total,
+        "progress": min(100.0, 100.0 * epoch / total) if total else 0.0,
+        "train_loss": render.format_number(last["train_loss"], 4),
+        "test_loss": render.format_number(last["test_loss"], 4),
+        "train_accuracy": pct(last["train_accuracy"]),
+        "test_accuracy": pct(last["test_accuracy"]),
+        "classification": run.get("task") == "classification",
+        **status_context(run),
+    }
+
+
+def loss_charts(metrics: Mapping[str, np.ndarray]) -> dict[str, charts.Chart]:
+    x = metrics["epoch"]
+    series = [
+        charts.SeriesIn("train", "train", metrics["train_loss"]),
+        charts.SeriesIn("test", "test", metrics["test_loss"]),
+    ]
+    return {
+        "linear": charts.line_chart(x, series, log=False),
+        "log": charts.line_chart(x, series, log=True, hover=False),
+    }
+
+
+def accuracy_chart(metrics: Mapping[str, np.ndarray]) -> charts.Chart:
+    series = [
+        charts.SeriesIn("train", "train", metrics["train_accuracy"]),
+        charts.SeriesIn("test", "test", metrics["test_accuracy"]),
+    ]
+    return charts.line_chart(metrics["epoch"], series, height=150, y_domain=(0.0, 1.0))
+
+
+def grad_chart(metrics: Mapping[str, np.ndarray]) -> charts.Chart:
+    g = metrics["grad_norms"]
+    series = [
+        charts.SeriesIn(
+            f"layer {j + 1}",
+            f"layer{j + 1}",
+            g[:, j],
+            render.CATEGORICAL[j % len(render.CATEGORICAL)],
+        )
+        for j in range(g.shape[1] if g.ndim == 2 else 0)
+    ]
+    return charts.line_chart(metrics["epoch"], series, height=180, log=True)
+
+
+def network_context(inp: LiveInput) -> diagram.Diagram:
+    config = inp.run.get("config", {})
+    activation = str(config.get("activation", "tanh"))
+    out_act = str(config.get("output_activation") or "linear")
+    sizes = list(inp.run.get("layer_sizes", []))
+    maps = None
+    if inp.layers and sizes and sizes[0] == 2 and inp.data is not None:
+        grid = plane_grid(inp.data.bound, diagram.MAP_RES)
+        acts = forward_trace(inp.layers, grid, activation, out_act)
+        maps = diagram.neuron_maps(acts, inp.data.bound, activation, out_act)
+    return diagram.network_diagram(sizes, inp.layers, maps, activation, out_act)
+
+
+def live_contexts(inp: LiveInput) -> dict[str, dict[str, Any]]:
+    """The template context of every live-view fragment (keys as in FRAGMENTS)."""
+    config = inp.run.get("config", {})
+    activation = str(config.get("activation", "tanh"))
+    out_act = str(config.get("output_activation") or "linear")
+    stats = stats_context(inp.run, inp.metrics)
+    out = output_frame(inp.data, inp.layers, activation, out_act) if inp.data else None
+    return {
+        "controls": {"run": inp.run, "state": status_context(inp.run)},
+        "stats": {"run": inp.run, "stats": stats},
+        "loss": {"charts": loss_charts(inp.metrics)},
+        "accuracy": {
+            "chart": accuracy_chart(inp.metrics),
+            "classification": stats["classification"],
+        },
+        "network": {"diagram": network_context(inp)},
+        "output": {"out": out, "rd": inp.data},
+        "points": {"rd": inp.data},
+        "weights": {"matrices": diagram.weight_matrices(inp.layers, inp.previous)},
+        "grads": {"chart": grad_chart(inp.metrics)},
+    }
+
+
+def render_fragments(env: Environment, inp: LiveInput) -> dict[str, str]:
+    """Render every fragment's inner HTML (the container's innerHTML)."""
+    contexts = live_contexts(inp)
+    return {
+        name: env.get_template(f"partials/live_{name}.html").render(ctx).strip()
+        for name, ctx in contexts.items()
+    }

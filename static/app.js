@@ -1,0 +1,196 @@
+// Backprop Live: the few behaviours htmx attributes cannot express.
+// - theme toggle (light/dark, remembered), space = start/stop,
+// - hover read-out on line charts (reads the chart's data-hover rows),
+// - the prediction box (POST /api/runs/{id}/predict; click on the output map).
+// No inline scripts anywhere (the pages are meant to run under a strict CSP).
+(function () {
+  "use strict";
+
+  // ------------------------------------------------------------ theme
+  var root = document.documentElement;
+  try {
+    var saved = localStorage.getItem("backprop-live-theme");
+    if (saved === "light" || saved === "dark") root.dataset.theme = saved;
+  } catch (e) { /* storage disabled: follow the system */ }
+
+  function effectiveTheme() {
+    if (root.dataset.theme) return root.dataset.theme;
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest && ev.target.closest("#theme-toggle");
+    if (!btn) return;
+    var next = effectiveTheme() === "dark" ? "light" : "dark";
+    root.dataset.theme = next;
+    try { localStorage.setItem("backprop-live-theme", next); } catch (e) { /* ignore */ }
+  });
+
+  // ------------------------------------------------------------ keyboard
+  function typing(el) {
+    if (!el) return false;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || tag === "BUTTON" || el.isContentEditable;
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== " " || ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) return;
+    var btn = document.getElementById("start-stop");
+    if (!btn || btn.disabled) return;
+    ev.preventDefault();
+    btn.click();
+  });
+
+  // ------------------------------------------------------------ chart hover
+  var tooltip = null;
+  var lastHover = null; // {svg id path, clientX, clientY} to re-apply after a live swap
+
+  function rows(svg) {
+    // A twin chart (the log view of the same curves) shares its sibling's rows.
+    var source = svg.hasAttribute("data-hover") ? svg : svg.parentElement.querySelector("svg.chart[data-hover]");
+    var raw = (source && source.getAttribute("data-hover")) || "";
+    if (svg._hoverRaw === raw) return svg._hoverRows;
+    svg._hoverRaw = raw;
+    svg._hoverRows = raw ? raw.split(";").map(function (r) { return r.split(","); }) : [];
+    return svg._hoverRows;
+  }
+
+  function showTooltip(text, x, y) {
+    if (!tooltip) {
+      tooltip = document.createElement("div");
+      tooltip.className = "chart-tooltip";
+      tooltip.setAttribute("role", "status");
+      document.body.appendChild(tooltip);
+    }
+    tooltip.textContent = text;
+    tooltip.style.left = (x + 14) + "px";
+    tooltip.style.top = (y + 12) + "px";
+    tooltip.hidden = false;
+  }
+
+  function hideHover() {
+    if (tooltip) tooltip.hidden = true;
+    document.querySelectorAll(".chart .hover-line").forEach(function (l) { l.setAttribute("visibility", "hidden"); });
+  }
+
+  function hover(svg, clientX, clientY) {
+    var data = rows(svg);
+    if (!data.length || !svg.getScreenCTM()) return hideHover();
+    var pt = svg.createSVGPoint();
+    pt.x = clientX; pt.y = clientY;
+    var p = pt.matrixTransform(svg.getScreenCTM().inverse());
+    var left = +svg.dataset.left, right = +svg.dataset.right, x0 = +svg.dataset.x0, x1 = +svg.dataset.x1;
+    if (p.x < left || p.x > right) return hideHover();
+    var epoch = x0 + (p.x - left) / (right - left) * (x1 - x0);
+    var best = data[0], dist = Infinity;
+    for (var i = 0; i < data.length; i++) {
+      var d = Math.abs(+data[i][0] - epoch);
+      if (d < dist) { dist = d; best = data[i]; }
+    }
+    var names = (svg.dataset.names || "").split("|");
+    var parts = ["epoch " + best[0]];
+    for (var j = 1; j < best.length; j++) {
+      if (best[j] !== "") parts.push((names[j - 1] || "y" + j) + " " + best[j]);
+    }
+    var line = svg.querySelector(".hover-line");
+    if (line) {
+      var lx = left + (+best[0] - x0) / (x1 - x0) * (right - left);
+      line.setAttribute("x1", lx); line.setAttribute("x2", lx); line.setAttribute("visibility", "visible");
+    }
+    var readout = svg.closest(".card") && svg.closest(".card").querySelector(".hover-readout");
+    if (readout) readout.textContent = parts.join(" · ");
+    showTooltip(parts.join("  ·  "), clientX, clientY);
+  }
+
+  document.addEventListener("mousemove", function (ev) {
+    var svg = ev.target.closest && ev.target.closest("svg.chart[data-x0]");
+    if (!svg) { if (lastHover) { lastHover = null; hideHover(); } return; }
+    lastHover = { box: svg.parentElement && svg.parentElement.id, cls: svg.getAttribute("class"), x: ev.clientX, y: ev.clientY };
+    hover(svg, ev.clientX, ev.clientY);
+  });
+
+  // Live frames replace the chart: put the read-out back where the mouse still is.
+  document.addEventListener("htmx:sseMessage", function () {
+    if (!lastHover || !lastHover.box) return;
+    var box = document.getElementById(lastHover.box);
+    if (!box) return;
+    var svgs = box.querySelectorAll("svg.chart[data-x0]");
+    for (var i = 0; i < svgs.length; i++) {
+      if (svgs[i].getAttribute("class") === lastHover.cls) hover(svgs[i], lastHover.x, lastHover.y);
+    }
+  });
+
+  // ------------------------------------------------------------ prediction box
+  function fmt(v) {
+    if (v === null || v === undefined) return "—";
+    var a = Math.abs(v);
+    return (a !== 0 && (a < 1e-3 || a >= 1e5)) ? v.toExponential(2) : (+v.toPrecision(4)).toString();
+  }
+
+  function predict(form) {
+    var runId = form.dataset.runId, n = +form.dataset.nInputs;
+    var row = [];
+    for (var i = 0; i < n; i++) {
+      var input = form.querySelector("#predict-x" + i);
+      row.push(input ? parseFloat(input.value || "0") : 0);
+    }
+    var out = document.getElementById("predict-result");
+    if (row.some(function (v) { return !isFinite(v); })) {
+      out.textContent = "Enter numbers for every input.";
+      return;
+    }
+    out.textContent = "…";
+    fetch("/api/runs/" + encodeURIComponent(runId) + "/predict", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ inputs: [row] })
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (res) {
+      if (!res.ok) {
+        var detail = res.body && res.body.detail;
+        out.textContent = "Error: " + (typeof detail === "string" ? detail : JSON.stringify(detail));
+        return;
+      }
+      var outputs = res.body.outputs[0].map(fmt).join(", ");
+      var text = "(" + row.map(fmt).join(", ") + ") → " + outputs;
+      if (res.body.labels) text += " · class " + res.body.labels[0];
+      out.textContent = text;
+      out.classList.add("has-result");
+    }).catch(function (err) {
+      out.textContent = "Error: " + err;
+    });
+  }
+
+  document.addEventListener("submit", function (ev) {
+    if (ev.target.id !== "predict-form") return;
+    ev.preventDefault();
+    predict(ev.target);
+  });
+
+  document.addEventListener("click", function (ev) {
+    var stack = ev.target.closest && ev.target.closest("#output-stack");
+    if (!stack) return;
+    var kind = stack.dataset.kind;
+    var rect = stack.getBoundingClientRect();
+    var fx = (ev.clientX - rect.left) / rect.width, fy = (ev.clientY - rect.top) / rect.height;
+    var form = document.getElementById("predict-form");
+    if (!form) return;
+    if (kind === "plane") {
+      var b = +stack.dataset.bound;
+      setInput(0, -b + 2 * b * fx);
+      setInput(1, b - 2 * b * fy);
+    } else if (kind === "curve") {
+      var x0 = +stack.dataset.x0, x1 = +stack.dataset.x1;
+      setInput(0, x0 + (x1 - x0) * fx);
+    } else {
+      return;
+    }
+    predict(form);
+  });
+
+  function setInput(i, v) {
+    var input = document.getElementById("predict-x" + i);
+    if (input) input.value = (+v.toPrecision(4)).toString();
+  }
+})();
