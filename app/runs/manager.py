@@ -162,9 +162,6 @@ class RunManager:
                     _kill(w.process)
             if late:
                 await asyncio.wait(late, timeout=1.0)
-        for run in self._runs.values():  # a worker caught between spawn and supervision
-            if run.worker is not None and run.worker.done is None:
-                _kill(run.worker.process)
         for task in list(self._tasks):
             if not task.done():
                 task.cancel()
@@ -637,9 +634,7 @@ class RunManager:
 
     async def _launch(self, run: _Run, target: int) -> _Worker:
         """Start a worker training `run` up to `target` epochs; the run becomes `running`."""
-        if self._closing:
-            raise ProblemError(409, "the server is shutting down")
-        self._check_capacity()
+        self._check_capacity()  # fail fast; checked again below, after the reads
         custom = None
         if run.config["dataset"]["kind"] == "custom":
             custom = await asyncio.to_thread(self.store.load_custom, run.id)
@@ -650,6 +645,10 @@ class RunManager:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
             self._rewind(run, state.epoch)
         hub = self._hub(run)
+        # No await from this check until `run.worker` is set: the cap cannot be overshot.
+        if self._closing:
+            raise ProblemError(409, "the server is shutting down")
+        self._check_capacity()
         job = {
             "config": run.config,
             "custom": custom,
@@ -662,18 +661,19 @@ class RunManager:
         process = self._mp.Process(
             target=run_worker, args=(child_conn, job), name=f"run-{run.id}", daemon=True
         )
+        loop = asyncio.get_running_loop()
         worker = _Worker(process=process, conn=parent_conn, target=target)
+        worker.done = loop.create_future()
         run.worker = worker  # counts against the cap from now on
         try:
             await asyncio.to_thread(process.start)
         except BaseException:
             run.worker = None
+            worker.done.set_result(None)
             parent_conn.close()
             child_conn.close()
             raise
         child_conn.close()
-        loop = asyncio.get_running_loop()
-        worker.done = loop.create_future()
         worker.thread = threading.Thread(
             target=_read_pipe,
             args=(parent_conn, loop, worker.queue),
