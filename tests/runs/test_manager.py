@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from dataclasses import replace
@@ -393,3 +394,36 @@ async def test_large_network_ends_with_its_final_weights(settings: Settings) -> 
         assert m.get(view.id).status == "completed"
         assert hub.layers_epoch == 15
         assert hub.latest_layers == m.weights(view.id)["layers"]
+
+
+@run_async
+async def test_concurrent_starts_respect_the_cap(settings: Settings) -> None:
+    async with opened(replace(settings, max_running_runs=2)) as m:
+        ids = [(await m.create(body(epochs=10_000_000))).id for _ in range(5)]
+        results = await asyncio.gather(*(m.start(i) for i in ids), return_exceptions=True)
+        started = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, ProblemError)]
+        assert len(started) == 2 and len(refused) == 3
+        assert all(e.status_code == 409 for e in refused)
+        assert len(m.diagnostics()["workers"]) == 2
+        for view in started:
+            await m.stop(view.id)
+
+
+@run_async
+async def test_predict_while_training_uses_one_snapshot(settings: Settings) -> None:
+    x = np.random.default_rng(1).uniform(-1, 1, (50, 2))
+    async with opened(settings) as m:
+        run_id = (await m.create(body(epochs=10_000_000, start=True))).id
+        hub = m.hub(run_id)
+        for _ in range(3):
+            seen = hub.layers_version
+            await wait_until(hub, lambda seen=seen: hub.layers_version > seen)
+            layers = m.weights(run_id)["layers"]  # no frame can land between these two calls
+            outputs = np.array(m.predict(run_id, x)["outputs"])
+            a = x.astype(np.float32)
+            for i, layer in enumerate(layers):
+                z = a @ np.array(layer["weights"], np.float32).T + np.array(layer["biases"])
+                a = np.tanh(z) if i < len(layers) - 1 else 1 / (1 + np.exp(-z))
+            np.testing.assert_allclose(outputs, a, rtol=1e-5, atol=1e-6)
+        await m.stop(run_id)
