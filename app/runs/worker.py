@@ -276,7 +276,16 @@ def _train(
                 "the last finite weights are kept"
             )
 
-        if now - last_frame >= frame_interval:
+        eps = control.max_epochs_per_second
+        due = None
+        if eps:
+            pace_epochs += 1
+            due = pace_start + pace_epochs / float(eps)
+        # At most ~every frame_interval; but when pacing would hold these epochs back past
+        # the next frame time, send them now rather than after the wait.
+        if now - last_frame >= frame_interval or (
+            due is not None and due - last_frame >= frame_interval
+        ):
             with_params = now - last_params >= params_interval
             with_state = now - last_checkpoint >= checkpoint_interval
             conn.send(
@@ -295,10 +304,7 @@ def _train(
             if with_state:
                 last_checkpoint = now
 
-        eps = control.max_epochs_per_second
-        if eps:
-            pace_epochs += 1
-            due = pace_start + pace_epochs / float(eps)
+        if due is not None:
             while control.stop_reason is None and not control.speed_changed:
                 remaining = due - time.monotonic()
                 if remaining <= 0:
