@@ -115,7 +115,7 @@ DatasetSpec = Annotated[
 
 
 def _default_dataset() -> MultiClassDataset:
-    return MultiClassDataset(kind="spiral")
+    return MultiClassDataset.model_validate({"kind": "spiral"})
 
 
 # ---- runs --------------------------------------------------------------------------------

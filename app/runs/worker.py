@@ -181,7 +181,7 @@ def _hook_optimizer(trainer: Trainer, control: _Control) -> None:
     """The Trainer calls `self.optimizer.step` once per batch (the Optimizer protocol):
     wrapping it is how a stop gets in between two batches. Without it a stop would
     still work, one epoch later."""
-    trainer.optimizer = _PollingOptimizer(trainer.optimizer, control)  # type: ignore[assignment]
+    trainer.optimizer = _PollingOptimizer(trainer.optimizer, control)
 
 
 def _handle_signals(control: _Control) -> None:
@@ -200,7 +200,7 @@ def run_worker(conn: Connection, job: dict[str, Any]) -> None:
     """Entry point of the child. `job` keys: config, custom, state, target, checkpoint_interval,
     frame_interval."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
         threadpool_limits(limits=1)
     except Exception:  # pinning is an optimisation; never fail a run over it

@@ -96,8 +96,10 @@ def _num(value: float | None) -> float | None:
 
 
 def pack_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """Arrays by name as one .npz blob; object arrays are refused (no pickles, either way)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(a) for name, a in arrays.items()})
+    named: dict[str, Any] = {name: np.asarray(a) for name, a in arrays.items()}
+    np.savez(buffer, allow_pickle=False, **named)
     return buffer.getvalue()
 
 
