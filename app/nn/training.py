@@ -22,7 +22,7 @@ from numpy.typing import DTypeLike, NDArray
 from app.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from app.nn.datasets import Dataset
 from app.nn.kernel import Buffers, Consts, Layers, Op, forward_ops, make_buffers, run, step_ops
-from app.nn.losses import LOSSES, fused_delta, loss_value
+from app.nn.losses import LOG_CLAMP, LOSSES, fused_delta, loss_value
 from app.nn.network import MLP, param_views
 from app.nn.optimizers import StateValue, make_optimizer
 
@@ -248,7 +248,7 @@ class Trainer:
 
         def buffers(b: int) -> Buffers:
             if b not in self._buffers:
-                self._buffers[b] = make_buffers(b, sizes, dt, base_scale(b))
+                self._buffers[b] = make_buffers(b, sizes, dt, base_scale(b), activation)
             return self._buffers[b]
 
         penalty = self._penalty_ops()
@@ -286,10 +286,14 @@ class Trainer:
         for start in range(0, x.shape[0], chunk):
             rows = min(chunk, x.shape[0] - start)
             if rows not in self._eval_buffers:
-                self._eval_buffers[rows] = make_buffers(rows, sizes, self.dtype, 1.0)
+                self._eval_buffers[rows] = make_buffers(
+                    rows, sizes, self.dtype, 1.0, self.activation
+                )
             buf = self._eval_buffers[rows]
             sl = slice(start, start + rows)
-            ops = forward_ops(x[sl], self._layers, buf, self._consts, final=True)
+            # Softmax outputs stay logits here: _set_metrics normalises them more cheaply.
+            final = self.output_activation != "softmax"
+            ops = forward_ops(x[sl], self._layers, buf, self._consts, final=final)
             programs.append((sl, ops, buf.zs[-1]))
         return programs
 
@@ -390,6 +394,11 @@ class Trainer:
         for sl, ops, out in programs:
             run(ops)
             rows = out.shape[0]
+            if self.output_activation == "softmax":
+                chunk_loss, chunk_correct = self._softmax_metrics(out, y[sl], labels[sl])
+                loss_sum += chunk_loss
+                correct += chunk_correct
+                continue
             loss_sum += loss_value(self.loss, out, y[sl]) * rows
             if self.task == "classification":
                 if out.shape[1] == 1:
@@ -399,6 +408,29 @@ class Trainer:
                     correct += int(np.count_nonzero(out.argmax(axis=1) == labels[sl]))
         accuracy = correct / n if self.task == "classification" else None
         return loss_sum / n, accuracy
+
+    def _softmax_metrics(self, z: Array, y: Array, labels: NDArray[Any]) -> tuple[float, int]:
+        """(summed loss, correct count) of logits z (rows, k), normalised in place.
+
+        The row max comes from argmax (a row-wise max reduction over few columns is
+        slow in NumPy); the cross-entropy is log-softmax at the label, clamped at
+        -100 like ``loss_value``.
+        """
+        rows = np.arange(z.shape[0])
+        top = z.argmax(axis=1)
+        classes = self.task == "classification"
+        correct = int(np.count_nonzero(top == labels)) if classes else 0
+        z -= z[rows, top][:, None]
+        by_label = classes and self.loss == "cross_entropy"
+        if by_label:
+            picked = z[rows, labels]  # shifted logit of the true class
+        np.exp(z, out=z)
+        total = z @ np.ones(z.shape[1], dtype=z.dtype)
+        if by_label:
+            log_p = np.maximum(picked - np.log(total), LOG_CLAMP)
+            return float(-log_p.sum(dtype=np.float64)), correct
+        z /= total[:, None]
+        return loss_value(self.loss, z, y) * z.shape[0], correct
 
     def _metrics(self, epoch: int) -> EpochMetrics:
         train_loss, train_acc = self._set_metrics(

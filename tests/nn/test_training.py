@@ -240,6 +240,52 @@ def test_metrics_are_end_of_epoch_losses_without_penalties() -> None:
     assert trainer.evaluate().epoch == 1
 
 
+@pytest.mark.parametrize(
+    ("task", "n_out", "output_activation", "loss"),
+    [
+        ("classification", 3, "softmax", "cross_entropy"),
+        ("classification", 3, "softmax", "mse"),
+        ("classification", 3, "linear", "mse"),
+        ("classification", 1, "sigmoid", "mse"),
+        ("regression", 3, "softmax", "cross_entropy"),
+        ("regression", 2, "linear", "mse"),
+    ],
+)
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid"])
+def test_metrics_match_loss_value_of_predictions(
+    task: str, n_out: int, output_activation: str, loss: str, activation: str
+) -> None:
+    data = tiny_dataset(task, 3, n_out, n=30, n_test=7)
+    if task == "regression" and loss == "cross_entropy":  # targets must be distributions
+        data = type(data)(
+            **{**data.__dict__, "y_train": np.abs(data.y_train), "y_test": np.abs(data.y_test)}
+        )
+    trainer = Trainer(
+        data,
+        hidden_layers=[5],
+        activation=activation,
+        dtype="float64",
+        output_activation=output_activation,
+        loss=loss,
+        learning_rate=0.1,
+    )
+    for _ in range(3):
+        m = trainer.train_epoch()
+    for x, y, got_loss, got_acc in [
+        (data.x_train, data.y_train, m.train_loss, m.train_accuracy),
+        (data.x_test, data.y_test, m.test_loss, m.test_accuracy),
+    ]:
+        out = trainer.predict(x)
+        if task == "classification":
+            target = np.eye(max(n_out, 2))[y][:, -n_out:] if n_out > 1 else y[:, None]
+            pred = out.argmax(axis=1) if n_out > 1 else (out[:, 0] >= 0.5).astype(int)
+            assert got_acc == pytest.approx(np.mean(pred == y))
+        else:
+            target = y
+            assert got_acc is None
+        assert got_loss == pytest.approx(loss_value(loss, out, target.astype(float)), rel=1e-10)
+
+
 def test_no_test_set_gives_none_and_regression_has_no_accuracy() -> None:
     data = make_dataset({"kind": "sine", "test_fraction": 0})
     m = Trainer(data).train_epoch()
