@@ -274,7 +274,7 @@ class RunManager:
         if body.start:
             self._check_capacity()
         run, custom = await asyncio.to_thread(self._prepare, body)
-        await self._write(
+        await self._db(
             self.store.insert_run,
             {
                 "id": run.id,
@@ -363,7 +363,7 @@ class RunManager:
             run.params, run.params_epoch, run.state = params, 0, None
             run.epoch, run.last, run.pending = 0, _no_metrics(), []
             run.status, run.message, run.updated_at = RunStatus.created, None, _now()
-            await self._write(
+            await self._db(
                 self.store.clear_progress,
                 run.id,
                 {
@@ -399,7 +399,7 @@ class RunManager:
             if run.status == RunStatus.completed and run.config["epochs"] > run.epoch:
                 run.status, run.message = RunStatus.stopped, None
             run.updated_at = _now()
-            await self._write(
+            await self._db(
                 self.store.update_run,
                 run.id,
                 name=run.config["name"],
@@ -419,7 +419,7 @@ class RunManager:
             self._check_alive(run)
             if run.worker is not None:
                 await self._halt(run.worker, "stop")
-            await self._write(self.store.delete_run, run.id)
+            await self._db(self.store.delete_run, run.id)
             run.deleted = True
             self._runs.pop(run.id, None)
             if run.hub is not None:
@@ -600,7 +600,8 @@ class RunManager:
 
     # ---- internals: persistence ---------------------------------------------------------
 
-    async def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store call in the writer thread, after every write queued before it."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, partial(fn, *args, **kwargs))
 
@@ -611,7 +612,7 @@ class RunManager:
 
     async def _set_status(self, run: _Run, status: RunStatus, message: str | None) -> None:
         run.status, run.message, run.updated_at = status, message, _now()
-        await self._write(
+        await self._db(
             self.store.update_run,
             run.id,
             status=str(status),
@@ -637,10 +638,10 @@ class RunManager:
         self._check_capacity()  # fail fast; checked again below, after the reads
         custom = None
         if run.config["dataset"]["kind"] == "custom":
-            custom = await asyncio.to_thread(self.store.load_custom, run.id)
+            custom = await self._db(self.store.load_custom, run.id)
         state = run.state
         if state is None and run.epoch > 0:  # a big checkpoint takes a while to read
-            state = await asyncio.to_thread(self.store.load_checkpoint, run.id)
+            state = await self._db(self.store.load_checkpoint, run.id)
         if state is not None and state.epoch != run.epoch:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
             self._rewind(run, state.epoch)
@@ -685,7 +686,7 @@ class RunManager:
         task = asyncio.create_task(self._supervise(run, worker), name=f"run-{run.id}-supervisor")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        await self._write(
+        await self._db(
             self.store.update_run,
             run.id,
             status=str(run.status),
@@ -849,14 +850,14 @@ class RunManager:
         if final is None and status == RunStatus.interrupted:
             # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
             run.pending = []
-            epoch = await self._write(self.store.rewind_to_checkpoint, run.id, fields)
+            epoch = await self._db(self.store.rewind_to_checkpoint, run.id, fields)
             run.state, run.params = None, None
             run.status, run.message, run.updated_at = status, message, updated_at
             self._rewind(run, epoch)
             return
         fields.update(epoch=run.epoch, last_metrics=run.last)
         metrics, run.pending = run.pending, []
-        await self._write(self.store.commit_progress, run.id, metrics, state, fields)
+        await self._db(self.store.commit_progress, run.id, metrics, state, fields)
         run.status, run.message, run.updated_at = status, message, updated_at
         run.state = None  # stored now; a big net's optimizer state need not stay in memory
 

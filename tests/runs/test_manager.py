@@ -427,3 +427,20 @@ async def test_predict_while_training_uses_one_snapshot(settings: Settings) -> N
                 a = np.tanh(z) if i < len(layers) - 1 else 1 / (1 + np.exp(-z))
             np.testing.assert_allclose(outputs, a, rtol=1e-5, atol=1e-6)
         await m.stop(run_id)
+
+
+@run_async
+async def test_finished_workers_leave_nothing_behind(settings: Settings) -> None:
+    async with opened(settings) as m:
+        run_id = (await m.create(body(epochs=1000))).id
+        await m.step(run_id, 1)
+        before = m.diagnostics()
+        for _ in range(6):
+            await m.step(run_id, 1)
+        await m.start(run_id)
+        await m.stop(run_id)
+        after = m.diagnostics()
+        assert after["running"] == 0 and after["workers"] == {}
+        assert after["fds"] <= before["fds"]
+        assert after["threads"] <= before["threads"] + 2  # the default executor may grow
+        assert after["tasks"] == before["tasks"]
