@@ -444,3 +444,24 @@ async def test_finished_workers_leave_nothing_behind(settings: Settings) -> None
         assert after["fds"] <= before["fds"]
         assert after["threads"] <= before["threads"] + 2  # the default executor may grow
         assert after["tasks"] == before["tasks"]
+
+
+@run_async
+async def test_every_dataset_kind_trains(settings: Settings) -> None:
+    kinds = [
+        ({"kind": "circle"}, [2, 4, 1], "classification"),
+        ({"kind": "moons"}, [2, 4, 1], "classification"),
+        ({"kind": "gauss", "n_classes": 5}, [2, 4, 5], "classification"),
+        ({"kind": "spiral", "n_classes": 3}, [2, 4, 3], "classification"),
+        ({"kind": "plane"}, [2, 4, 1], "regression"),
+        ({"kind": "sine"}, [1, 4, 1], "regression"),
+        ({"kind": "teacher", "teacher_layers": [3, 2]}, [3, 4, 2], "regression"),
+    ]
+    async with opened(settings) as m:
+        for dataset, layer_sizes, task in kinds:
+            view = await m.create(body(dataset={**dataset, "n_samples": 30}, epochs=2))
+            assert (view.layer_sizes, view.task) == (layer_sizes, task)
+            done = await m.step(view.id, 2)
+            assert done.status == "completed", done.message
+            assert (done.train_accuracy is None) == (task == "regression")
+            assert len(m.data(view.id)["train"]["x"]) == 24
