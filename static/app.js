@@ -142,7 +142,8 @@
     out.textContent = "…";
     fetch("/api/runs/" + encodeURIComponent(runId) + "/predict", {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      // HX-Request marks a same-origin page call (the CSRF check of cookie sessions wants it).
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "HX-Request": "true" },
       body: JSON.stringify({ inputs: [row] })
     }).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });

@@ -45,15 +45,14 @@ class Rendered:
     fragments: dict[str, str]
     changed_at: dict[str, int]
     _messages: dict[int, bytes | None] = field(default_factory=dict)
+    _snapshot: bytes | None = None
 
     def snapshot_message(self) -> bytes:
         """Every fragment: what a new or reconnecting viewer gets first."""
-        cached = self._messages.get(-1)
-        if cached is None:
+        if self._snapshot is None:
             body = "".join(oob(name, html) for name, html in self.fragments.items())
-            cached = sse_event("snapshot", body)
-            self._messages[-1] = cached
-        return cached
+            self._snapshot = sse_event("snapshot", body)
+        return self._snapshot
 
     def frame_message(self, seen_version: int) -> bytes | None:
         """The fragments that changed after ``seen_version`` (None if none did)."""

@@ -266,12 +266,13 @@ def _hex_to_rgb(color: str) -> tuple[int, int, int]:
 def downsample_minmax(
     x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float | None], n_buckets: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Reduce a series to at most ``2 * n_buckets`` points, keeping each bucket's min and max.
+    """Reduce a series to at most ``2 * n_buckets + 2`` points, keeping each bucket's min and max.
 
     x: (n,) increasing; y: (n,) with NaN/None as gaps (skipped). Within a bucket
     the min and the max come out in x order, so spikes (divergence, a sudden
-    drop) survive however long the history is. A short series comes back as is
-    (as float arrays).
+    drop) survive however long the history is; the first and the last finite
+    points are kept too, so the curve spans the whole history. A short series
+    comes back as is (as float arrays).
     """
     xs = _as_float(x).ravel()
     ys = _as_float(y).ravel()
@@ -291,9 +292,9 @@ def downsample_minmax(
     second = np.maximum(lo_idx, hi_idx) + base
     idx = np.stack([first, second], axis=1)[has].ravel()
     # A flat bucket has min == max at one index: keep it once.
-    keep = np.ones(idx.size, dtype=bool)
-    keep[1::2] = idx[1::2] != idx[0::2]
-    idx = idx[keep]
+    finite_idx = np.flatnonzero(np.isfinite(ys))
+    ends = finite_idx[[0, -1]] if finite_idx.size else np.zeros(0, dtype=np.int64)
+    idx = np.unique(np.concatenate([idx, ends]))  # sorted, so still in x order
     return xs[idx], ys[idx]
 
 

@@ -42,9 +42,9 @@ async def fragment_stream(
     """The event stream of one viewer (see the module docstring)."""
     min_interval = 1.0 / MAX_FPS
     with hub.subscription(), frames.subscribe(run_id):
-        yield f"retry: {RETRY_MS}\n\n".encode()
         rendered = frames.current(manager, run_id)
-        yield rendered.snapshot_message()
+        # The reconnect delay rides on the first event (a block without data dispatches nothing).
+        yield f"retry: {RETRY_MS}\n".encode() + rendered.snapshot_message()
         seen, resets, sent_at = rendered.version, rendered.resets, time.monotonic()
         while True:
             if hub.closed:
