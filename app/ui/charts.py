@@ -158,8 +158,16 @@ def hover_data(xs: np.ndarray, ys: Sequence[np.ndarray], limit: int = HOVER_POIN
 
 
 def sparkline(y: np.ndarray | Sequence[float | None], width: int = 120, height: int = 28) -> str:
-    """An SVG path for a tiny loss curve (linear, min..max of the finite values), or ''."""
+    """An SVG path for a tiny loss curve, or ''.
+
+    Log scale when every finite value is positive (losses span decades), else
+    linear; either way from the min to the max of the finite values.
+    """
     ys = render._as_float(y).ravel()
+    finite = ys[np.isfinite(ys)]
+    if finite.size and (finite > 0).all():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ys = np.log10(ys)
     extent = render.finite_extent(ys)
     if extent is None or ys.size < 2:
         return ""

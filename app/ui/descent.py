@@ -24,6 +24,19 @@ PRESETS = (
 FRAME_DELAY_MS = 600
 
 
+def _tangent(
+    x: float, y: float, dy: float, span: float, y_dom: tuple[float, float], sx: Any, sy: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel ends of the tangent at (x, y): ±span around x, cut at the plot's y range."""
+    lo, hi = x - span, x + span
+    if dy != 0:
+        # x where the line y + dy·(t - x) meets the bottom and the top of the plot
+        xa, xb = sorted((x + (y_dom[0] - y) / dy, x + (y_dom[1] - y) / dy))
+        lo, hi = max(lo, xa), min(hi, xb)
+    tx = np.array([lo, hi])
+    return sx(tx), sy(y + dy * (tx - x))
+
+
 def clamp_inputs(lr: float, x0: float, step: int) -> tuple[float, float, int]:
     """Keep the page's query parameters in a range that draws (and never raises)."""
     lr = lr if math.isfinite(lr) and 0 < lr <= 5 else 0.05
@@ -48,9 +61,7 @@ def frame_context(lr: float, x0: float, step: int, playing: bool) -> dict[str, A
     curve = render.svg_path(sx(xs), sy((xs + 2) ** 2))
     cur = shown[-1]
     x, y, dy = float(cur["x"]), float(cur["y"]), float(cur["dy_dx"])
-    span = radius / 3
-    tx = np.array([x - span, x + span])
-    tangent = render.svg_path(sx(tx), np.clip(sy(y + dy * (tx - x)), TOP - 40, BOTTOM + 40))
+    tangent = render.svg_path(*_tangent(x, y, dy, radius / 3, y_dom, sx, sy))
     x_next = x - lr * dy
     trail = render.svg_path(
         sx(np.array([float(p["x"]) for p in shown])), sy(np.array([float(p["y"]) for p in shown]))
@@ -84,7 +95,7 @@ def frame_context(lr: float, x0: float, step: int, playing: bool) -> dict[str, A
         "points": [(float(sx(float(p["x"]))), float(sy(float(p["y"])))) for p in shown[:-1]],
         "cx": float(sx(x)),
         "cy": float(sy(y)),
-        "arrow": (float(sx(x)), float(sx(np.clip(x_next, *x_dom))), float(sy(y))),
+        "arrow": (float(sx(x)), float(sx(np.clip(x_next, *x_dom))), float(sy(y)) - 14),
         "x_ticks": [(float(sx(t)), render.format_tick(t)) for t in render.nice_ticks(*x_dom, 6)],
         "y_ticks": [(float(sy(t)), render.format_tick(t)) for t in render.nice_ticks(*y_dom, 4)],
         "axis": (LEFT, RIGHT, TOP, BOTTOM),

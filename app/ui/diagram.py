@@ -15,6 +15,7 @@ from app.ui.maps import Layer
 MAX_SHOWN = 10  # neurons drawn per layer; the rest are summarised as "+ n more"
 NEURON = 30  # px, side of a neuron's square
 PITCH = 40  # px between neuron centres
+CURVE_POINTS = 16  # points of a neuron's curve for 1-D inputs
 MAP_RES = 18  # px of each neuron's map image (scaled up smoothly by the browser)
 MATRIX_MAX_CELLS = 96  # pool a weight matrix down to at most this many cells per side
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -25,6 +26,7 @@ class Neuron:
     x: float
     y: float
     image: str  # PNG data URI of the neuron's output over the input plane, or ""
+    curve: str  # 1-D inputs: SVG path of the neuron's output over the input range, or ""
     fill: str
     title: str
     bias_fill: str | None
@@ -62,12 +64,15 @@ def network_diagram(
     activation: str,
     output_activation: str,
     width: int = 560,
+    curves: Sequence[np.ndarray] | None = None,
 ) -> Diagram:
     """Columns of neurons, curved links coloured by sign and sized by |w|, biases as small squares.
 
     layers: per layer weights (n_out, n_in) and biases (n_out,) | None.
     maps: per layer (including the inputs) activations over a MAP_RES² grid,
     shape (MAP_RES², units), already on [-1, 1]; None when inputs are not 2-D.
+    curves: for 1-D inputs, per layer activations over the input range, (points, units)
+    on [-1, 1]; each neuron then shows its output as a small curve.
     """
     n_cols = len(layer_sizes)
     tallest = max(shown(n) for n in layer_sizes)
@@ -85,7 +90,8 @@ def network_diagram(
         y0 = top + (tallest - k) * PITCH / 2 + PITCH / 2
         centres.append([y0 + j * PITCH for j in range(k)])
         kind = "input" if li == 0 else ("output" if li == n_cols - 1 else "hidden")
-        diagram.labels.append((col_x[li], f"{n} {kind}" if kind != "hidden" else f"{n} neurons"))
+        noun = {"input": "input", "output": "output", "hidden": "neuron"}[kind]
+        diagram.labels.append((col_x[li], f"{n} {noun}{'s' if n != 1 else ''}"))
         if n > k:
             diagram.more.append((col_x[li], centres[li][-1] + NEURON / 2 + 12, f"+ {n - k} more"))
     if layer_sizes and layer_sizes[0] <= 8:
@@ -112,10 +118,16 @@ def network_diagram(
                     )
     for li, ys in enumerate(centres):
         for j, y in enumerate(ys):
-            image = ""
+            image, curve = "", ""
             if maps is not None and li < len(maps):
                 unit = maps[li][:, j].reshape(MAP_RES, MAP_RES)
                 image = render.png_data_uri(render.diverging_rgb(unit, 1.0, render.IMAGE_STEPS))
+            elif curves is not None and li < len(curves):
+                values = curves[li][:, j]
+                px = np.linspace(
+                    col_x[li] - NEURON / 2 + 2, col_x[li] + NEURON / 2 - 2, values.size
+                )
+                curve = render.svg_path(px, y - np.clip(values, -1, 1) * (NEURON / 2 - 3))
             bias_fill, bias_title = None, ""
             title = "input " + str(j + 1) if li == 0 else f"layer {li}, neuron {j + 1}"
             if li > 0 and have_weights:
@@ -126,7 +138,9 @@ def network_diagram(
                     bias_title = f"bias = {render.format_number(bv)}"
                     title += f" · {bias_title}"
             diagram.neurons.append(
-                Neuron(col_x[li], y, image, bias_fill or "#e8eaeb", title, bias_fill, bias_title)
+                Neuron(
+                    col_x[li], y, image, curve, bias_fill or "#e8eaeb", title, bias_fill, bias_title
+                )
             )
     return diagram
 
@@ -136,7 +150,8 @@ def neuron_maps(
 ) -> list[np.ndarray]:
     """Scale each layer's activations over the grid onto [-1, 1] for colouring.
 
-    acts: [x, a1, …, a_L], each (MAP_RES², units); inputs are divided by ``bound``.
+    acts: [x, a1, …, a_L], each (points, units) (a MAP_RES² grid, or points along a
+    1-D input); inputs are divided by ``bound``.
     Only the first MAX_SHOWN units of each layer are kept.
     """
     out = []

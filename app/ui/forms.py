@@ -51,7 +51,7 @@ LEARNING_RATES = (
     "10",
 )
 SPEEDS = (
-    ("", "as fast as possible"),
+    ("", "unlimited"),
     ("1", "1 epoch/s"),
     ("5", "5 epochs/s"),
     ("20", "20 epochs/s"),
@@ -59,6 +59,17 @@ SPEEDS = (
     ("1000", "1000 epochs/s"),
 )
 MAX_HIDDEN_LAYERS = 10
+
+
+def speed_options(current: float | None) -> list[tuple[str, str, bool]]:
+    """The speed menu as (value, label, selected), plus the run's own limit if not in it."""
+    now = "" if current is None else f"{current:g}"
+    options = [(v, label, v == now) for v, label in SPEEDS]
+    if not any(selected for *_, selected in options):
+        options.append((now, f"{now} epochs/s", True))
+    return options
+
+
 MAX_NEURONS = 1024
 
 DEFAULTS: dict[str, Any] = {

@@ -38,6 +38,16 @@ class Axis:
     ticks: list[tuple[float, str]] = field(default_factory=list)
 
 
+def axis_ticks(domain: tuple[float, float], flip: bool) -> list[tuple[float, str]]:
+    """(pixel, label) ticks along one side of the SIZE-px plot, none right at its edges."""
+    out = []
+    for t in render.nice_ticks(*domain, 5):
+        pos = float(render.linear_scale(t, domain, (SIZE, 0) if flip else (0, SIZE)))
+        if 8 <= pos <= SIZE - 8:
+            out.append((pos, render.format_tick(t)))
+    return out
+
+
 @dataclass
 class RunData:
     """What the output view needs about a run's data; built once per run."""
@@ -59,6 +69,7 @@ class RunData:
     test_points: list[Point] = field(default_factory=list)
     x_axis: Axis = field(default_factory=Axis)
     y_axis: Axis = field(default_factory=Axis)
+    series: list[tuple[str, str]] = field(default_factory=list)  # scatter: (colour, output name)
 
 
 def _split(raw: Mapping[str, Any], task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -113,13 +124,8 @@ def _plane_static(rd: RunData) -> None:
     top = float(finite.max()) * 1.05 if finite.size else 1.0
     rd.bound = render.nice_domain(0.0, max(top, 1e-6), 4)[1]
     dom = (-rd.bound, rd.bound)
-    ticks = render.nice_ticks(-rd.bound, rd.bound, 4)
-    rd.x_axis.ticks = [
-        (float(render.linear_scale(t, dom, (0, SIZE))), render.format_tick(t)) for t in ticks
-    ]
-    rd.y_axis.ticks = [
-        (float(render.linear_scale(t, dom, (SIZE, 0))), render.format_tick(t)) for t in ticks
-    ]
+    rd.x_axis.ticks = axis_ticks(dom, flip=False)
+    rd.y_axis.ticks = axis_ticks(dom, flip=True)
     for x, y, out in (
         (rd.x_train, rd.y_train, rd.train_points),
         (rd.x_test, rd.y_test, rd.test_points),
@@ -144,14 +150,8 @@ def _curve_static(rd: RunData) -> None:
     rd.x_domain = render.nice_domain(*ext_x, 5)
     pad = (ext_y[1] - ext_y[0]) * 0.1 or 0.5
     rd.y_domain = render.nice_domain(ext_y[0] - pad, ext_y[1] + pad, 5)
-    rd.x_axis.ticks = [
-        (float(render.linear_scale(t, rd.x_domain, (0, SIZE))), render.format_tick(t))
-        for t in render.nice_ticks(*rd.x_domain, 5)
-    ]
-    rd.y_axis.ticks = [
-        (float(render.linear_scale(t, rd.y_domain, (SIZE, 0))), render.format_tick(t))
-        for t in render.nice_ticks(*rd.y_domain, 5)
-    ]
+    rd.x_axis.ticks = axis_ticks(rd.x_domain, flip=False)
+    rd.y_axis.ticks = axis_ticks(rd.y_domain, flip=True)
     for x, y, out, css in (
         (rd.x_train, rd.y_train, rd.train_points, "#0877bd"),
         (rd.x_test, rd.y_test, rd.test_points, "#f59322"),
@@ -176,15 +176,10 @@ def _scatter_static(rd: RunData) -> None:
         ys = np.concatenate([rd.y_train, rd.y_test]).ravel()
         ext = render.finite_extent(ys) or (-1.0, 1.0)
         rd.y_domain = rd.x_domain = render.nice_domain(*ext, 5)
-        ticks = render.nice_ticks(*rd.x_domain, 5)
-        rd.x_axis.ticks = [
-            (float(render.linear_scale(t, rd.x_domain, (0, SIZE))), render.format_tick(t))
-            for t in ticks
-        ]
-        rd.y_axis.ticks = [
-            (float(render.linear_scale(t, rd.y_domain, (SIZE, 0))), render.format_tick(t))
-            for t in ticks
-        ]
+        rd.x_axis.ticks = axis_ticks(rd.x_domain, flip=False)
+        rd.y_axis.ticks = axis_ticks(rd.y_domain, flip=True)
+        n = min(rd.n_outputs, len(render.CATEGORICAL))
+        rd.series = [(render.CATEGORICAL[k], f"output {k + 1}") for k in range(n)]
 
 
 @dataclass
@@ -197,7 +192,6 @@ class OutputFrame:
     curve: str = ""  # curve: SVG path of the prediction
     points: list[Point] = field(default_factory=list)  # scatter (regression): predicted vs true
     confusion: list[list[int]] = field(default_factory=list)  # scatter (classification)
-    legend: list[tuple[str, str]] = field(default_factory=list)  # (colour, label)
 
 
 def output_frame(
@@ -227,7 +221,6 @@ def output_frame(
         pred = forward_trace(layers, x[idx], activation, output_activation)[-1]
         for k in range(min(pred.shape[1], len(render.CATEGORICAL))):
             colour = render.CATEGORICAL[k]
-            frame.legend.append((colour, f"output {k + 1}"))
             for row, i in enumerate(idx.tolist()):
                 cx = float(render.linear_scale(y[i, k], rd.x_domain, (0, SIZE)))
                 cy = float(

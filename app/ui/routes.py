@@ -146,7 +146,7 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
         "fragments": {name: Markup(html) for name, html in rendered.fragments.items()},
         "rd": state.data,
         "lr_values": forms.LEARNING_RATES,
-        "speeds": forms.SPEEDS,
+        "speeds": forms.speed_options(run["config"].get("max_epochs_per_second")),
     }
     return _page(request, "pages/run.html", context)
 

@@ -152,12 +152,18 @@ def network_context(inp: LiveInput) -> diagram.Diagram:
     activation = str(config.get("activation", "tanh"))
     out_act = str(config.get("output_activation") or "linear")
     sizes = list(inp.run.get("layer_sizes", []))
-    maps = None
+    maps = curves = None
     if inp.layers and sizes and sizes[0] == 2 and inp.data is not None:
         grid = plane_grid(inp.data.bound, diagram.MAP_RES)
         acts = forward_trace(inp.layers, grid, activation, out_act)
         maps = diagram.neuron_maps(acts, inp.data.bound, activation, out_act)
-    return diagram.network_diagram(sizes, inp.layers, maps, activation, out_act)
+    elif inp.layers and sizes and sizes[0] == 1 and inp.data is not None:
+        lo, hi = inp.data.x_domain
+        xs = np.linspace(lo, hi, diagram.CURVE_POINTS)[:, None]
+        acts = forward_trace(inp.layers, xs, activation, out_act)
+        bound = max(abs(lo), abs(hi)) or 1.0
+        curves = diagram.neuron_maps(acts, bound, activation, out_act)
+    return diagram.network_diagram(sizes, inp.layers, maps, activation, out_act, curves=curves)
 
 
 def live_contexts(inp: LiveInput) -> dict[str, dict[str, Any]]:
