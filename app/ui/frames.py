@@ -83,6 +83,7 @@ class FrameState:
     layers_version: int = -1
     resets: int = -1
     subscribers: int = 0
+    static: dict[str, str] = field(default_factory=dict)  # fragments that never change
 
 
 class FrameCache:
@@ -148,7 +149,9 @@ class FrameCache:
             state.data = run_data(manager.data(run_id), run["task"], run["layer_sizes"])
         metrics = hub.history.columns(0)
         fragments = render_fragments(
-            self.env, LiveInput(run, metrics, state.layers, state.previous, state.data)
+            self.env,
+            LiveInput(run, metrics, state.layers, state.previous, state.data),
+            state.static,
         )
         old = state.rendered
         changed_at = {

@@ -196,6 +196,11 @@ def format_tick(value: float) -> str:
     """Tick label: like format_number but without trailing noise ('0.5', '1e-3', '200')."""
     if value == 0:
         return "0"
+    if abs(value) >= 1e4 and float(value).is_integer():
+        # epoch axes: 15000 -> "15k", 2500000 -> "2.5M"
+        for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if abs(value) >= size:
+                return f"{value / size:.3g}{suffix}"
     if abs(value) >= 1e4 or abs(value) < 1e-2:
         exp = math.floor(math.log10(abs(value)))
         mant = value / 10**exp
@@ -230,8 +235,16 @@ def diverging_rgb(values: np.ndarray | float, vmax: float = 1.0, steps: int = 0)
 
 
 def diverging_hex(value: float, vmax: float = 1.0) -> str:
-    """One colour of the diverging scale as '#rrggbb'."""
-    r, g, b = (int(c) for c in diverging_rgb(np.float64(value), vmax))
+    """One colour of the diverging scale as '#rrggbb' (the same colours as diverging_rgb).
+
+    Scalar Python on purpose: it runs once per link of the network diagram, per frame.
+    """
+    scale = vmax if vmax > 0 and math.isfinite(vmax) else 1.0
+    v = float(value)
+    t = 0.0 if math.isnan(v) else max(-1.0, min(1.0, v / scale))
+    end = NEGATIVE_RGB if t < 0 else POSITIVE_RGB
+    a = abs(t)
+    r, g, b = (round(m + (e - m) * a) for m, e in zip(ZERO_RGB, end, strict=True))
     return f"#{r:02x}{g:02x}{b:02x}"
 
 

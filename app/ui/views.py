@@ -189,10 +189,21 @@ def live_contexts(inp: LiveInput) -> dict[str, dict[str, Any]]:
     }
 
 
-def render_fragments(env: Environment, inp: LiveInput) -> dict[str, str]:
-    """Render every fragment's inner HTML (the container's innerHTML)."""
+def render_fragments(
+    env: Environment, inp: LiveInput, static: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Render every fragment's inner HTML (the container's innerHTML).
+
+    ``static`` caches the STATIC_FRAGMENTS of a run between calls (they depend
+    only on its data): filled on the first call, reused after.
+    """
     contexts = live_contexts(inp)
-    return {
-        name: env.get_template(f"partials/live_{name}.html").render(ctx).strip()
-        for name, ctx in contexts.items()
-    }
+    out = {}
+    for name, ctx in contexts.items():
+        if static is not None and name in STATIC_FRAGMENTS and name in static:
+            out[name] = static[name]
+            continue
+        out[name] = env.get_template(f"partials/live_{name}.html").render(ctx).strip()
+        if static is not None and name in STATIC_FRAGMENTS:
+            static[name] = out[name]
+    return out

@@ -64,6 +64,17 @@ def test_log_domain_and_ticks_are_powers_of_ten() -> None:
     assert render.log_ticks(0, 1) == []
 
 
+def test_format_tick_is_short() -> None:
+    assert [render.format_tick(v) for v in (0, 0.5, 200, 15_000, 2_500_000)] == [
+        "0",
+        "0.5",
+        "200",
+        "15k",
+        "2.5M",
+    ]
+    assert render.format_tick(1e-3) == "1e-3" and render.format_tick(2.5e-5) == "2.5e-5"
+
+
 def test_format_number_is_short_and_total() -> None:
     assert render.format_number(None) == "—"
     assert render.format_number(float("nan")) == "—"
