@@ -337,6 +337,21 @@ def test_minibatches_cover_the_epoch_with_a_partial_last_batch() -> None:
     assert big.optimizer.state_dict()["t"] == 1
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_staged_batches_give_the_same_numbers_as_compiled_ones(
+    optimizer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_dataset({"kind": "spiral", "n_samples": 130})
+    compiled = Trainer(data, batch_size=7, optimizer=optimizer, l1=0.01)
+    monkeypatch.setattr(Trainer, "max_compiled_batches", 3)
+    staged = Trainer(data, batch_size=7, optimizer=optimizer, l1=0.01)
+    assert staged._staged and not compiled._staged
+    assert len(staged._stages) == 15 and {s[3].shape[0] for s in staged._stages} == {7, 6}
+    for _ in range(3):
+        assert staged.train_epoch() == compiled.train_epoch()
+    np.testing.assert_array_equal(staged.network.params, compiled.network.params)
+
+
 def test_learning_rate_can_change_between_epochs() -> None:
     data = make_dataset({"kind": "xor", "n_samples": 50})
     a, b = Trainer(data), Trainer(data)
