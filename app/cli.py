@@ -272,11 +272,13 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _fail(parser, _option_error(exc))
     settings = Settings.from_env(**({"db": args.db} if args.db else {}))
     try:
-        run = asyncio.run(_train(settings, body, progress=not args.quiet))
+        run, interrupted = asyncio.run(_train(settings, body, progress=not args.quiet))
     except ProblemError as exc:
         where = f"--{exc.field.replace('_', '-')}: " if exc.field else ""
         _fail(parser, f"{where}{exc.detail}")
     sys.stdout.write(_summary(run, settings.db))
+    if interrupted:
+        return 130  # the shell's convention for "ended by Ctrl-C"
     return 0 if run["status"] == "completed" else 1
 
 
@@ -284,7 +286,8 @@ def _fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
     parser.exit(2, f"backprop-live train: error: {message}\n")
 
 
-async def _train(settings: Settings, body: Any, *, progress: bool) -> dict[str, Any]:
+async def _train(settings: Settings, body: Any, *, progress: bool) -> tuple[dict[str, Any], bool]:
+    """Create and start the run, follow it to the end; (Run, whether Ctrl-C stopped it)."""
     from tqdm import tqdm
 
     from app.runs.manager import RunManager
@@ -297,6 +300,7 @@ async def _train(settings: Settings, body: Any, *, progress: bool) -> dict[str, 
         view = await manager.create(body)
         hub = manager.hub(view.id)
         total = int(view.config["epochs"])
+        interrupted = False
         with tqdm(total=total, unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
             version = hub.version
             try:
@@ -307,9 +311,10 @@ async def _train(settings: Settings, body: Any, *, progress: bool) -> dict[str, 
                         bar.set_postfix(train_loss=f"{hub.run_view.train_loss:.4g}", refresh=False)
             except asyncio.CancelledError:
                 # Ctrl-C: keep what was learned, as a `stopped` run.
+                interrupted = True
                 await manager.stop(view.id)
             bar.update(hub.last_epoch - bar.n)
-        return manager.get(view.id).public()
+        return manager.get(view.id).public(), interrupted
     finally:
         await manager.shutdown()
         store.close()

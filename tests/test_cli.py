@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -134,3 +136,44 @@ def test_serve_is_the_default_and_stops_on_sigterm(tmp_path: Path) -> None:
             process.kill()
             process.wait(30)
     assert (tmp_path / "s.db").exists()
+
+
+def test_ctrl_c_stops_and_keeps_the_run(tmp_path: Path) -> None:
+    db = tmp_path / "interrupted.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "train", "--db", str(db), "--dataset", "xor",
+         "--hidden", "4", "--epochs", "10000000"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None and process.stdout is not None
+    progress = re.compile(rb"\b[1-9]\d*/10000000\b")
+    seen = b""
+
+    def read_progress() -> None:
+        nonlocal seen
+        while not progress.search(seen[-200:]):
+            chunk = os.read(process.stderr.fileno(), 4096)  # type: ignore[union-attr]
+            if not chunk:
+                return
+            seen += chunk
+
+    reader = threading.Thread(target=read_progress, daemon=True)
+    reader.start()
+    reader.join(60)
+    try:
+        assert progress.search(seen), seen[-500:]
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert process.returncode == 130
+    assert b": stopped at epoch" in out
+    with TestClient(create_app(Settings.from_env({}, db=db))) as client:
+        run = client.get("/api/runs").json()["runs"][0]
+        assert run["status"] == "stopped" and run["epoch"] > 0
+        metrics = client.get(f"/api/runs/{run['id']}/metrics").json()
+        assert metrics["epoch"] == list(range(1, run["epoch"] + 1))
