@@ -232,9 +232,7 @@ class Trainer:
         # Plain SGD: lr is folded into the delta's scale, the update is params -= grads.
         self._fold_lr = self.optimizer.name == "sgd"
         self._folded_lr: float | None = None
-        self._weight_mask = np.zeros_like(net.params)
-        self._weight_mask[: net.n_weights] = 1
-        self._penalty_tmp: Array = np.empty_like(net.params)
+        self._penalty_tmp: Array = np.empty(net.n_weights, dtype=dt)
         self._l1_scale = self._consts.scalar(0.0)
         self._l2_scale = self._consts.scalar(0.0)
         self._backup: Array = np.empty_like(net.params)
@@ -319,25 +317,17 @@ class Trainer:
         return programs
 
     def _penalty_ops(self) -> list[Op]:
-        """l2·W and l1·sign(W) added to the weight gradients (the mask spares the biases)."""
-        params, grads, tmp, mask = (
-            self.network.params,
-            self._grads,
-            self._penalty_tmp,
-            self._weight_mask,
-        )
+        """l2·W and l1·sign(W) added to the weight gradients (the weights come first in the
+        flat buffers, so one slice covers them all and spares the biases)."""
+        nw = self.network.n_weights
+        weights, grads, tmp = self.network.params[:nw], self._grads[:nw], self._penalty_tmp
         ops: list[Op] = []
         if self.l2 > 0:
-            ops += [
-                (np.multiply, (params, self._l2_scale, tmp)),
-                (np.multiply, (tmp, mask, tmp)),
-                (np.add, (grads, tmp, grads)),
-            ]
+            ops += [(np.multiply, (weights, self._l2_scale, tmp)), (np.add, (grads, tmp, grads))]
         if self.l1 > 0:
             ops += [
-                (np.sign, (params, tmp)),
+                (np.sign, (weights, tmp)),
                 (np.multiply, (tmp, self._l1_scale, tmp)),
-                (np.multiply, (tmp, mask, tmp)),
                 (np.add, (grads, tmp, grads)),
             ]
         return ops
