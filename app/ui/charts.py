@@ -84,6 +84,7 @@ def line_chart(
     n_buckets: int = DEFAULT_BUCKETS,
     x_min_span: float = 10.0,
     hover: bool = True,
+    smooth: bool = False,
 ) -> Chart:
     """Lay out ``series`` over ``x`` (n,) in a width × height SVG box.
 
@@ -91,6 +92,8 @@ def line_chart(
     losses); log charts span whole decades and skip values ≤ 0. Each curve is
     min/max-downsampled to ≤ 2·n_buckets points. ``hover=False`` leaves out the
     read-out rows (a twin chart of the same data, e.g. the log view, shares them).
+    ``smooth`` draws bucket means (geometric on a log chart) instead of the
+    min/max envelope: for per-step noise where the trend is the message.
     """
     left, right, top, bottom = 46, width - 10, 10, height - 24
     xs = np.asarray(x, dtype=np.float64).ravel()
@@ -123,7 +126,10 @@ def line_chart(
         for t in render.nice_ticks(x0, x1, 5)
     ]
     for s, y in zip(series, ys, strict=True):
-        dx, dy = render.downsample_minmax(xs, y, n_buckets)
+        if smooth:
+            dx, dy = render.downsample_mean(xs, y, n_buckets, geometric=log)
+        else:
+            dx, dy = render.downsample_minmax(xs, y, n_buckets)
         px = render.linear_scale(dx, (x0, x1), (left, right))
         py = scale_y(dy, (lo, hi), (bottom, top))
         if not log:

@@ -38,9 +38,12 @@ def history_column(manager: Any, run_id: str, name: str) -> tuple[np.ndarray, np
     return np.array(cols["epoch"], dtype=np.float64), np.array(cols[name], dtype=np.float64)
 
 
+MAX_TABLE_ROWS = 100  # newest runs listed on / (each row reads its run's metrics for the sparkline)
+
+
 def runs_rows(manager: Any) -> list[dict[str, Any]]:
     rows = []
-    for view in manager.list_runs():
+    for view in manager.list_runs()[:MAX_TABLE_ROWS]:
         run = view.public()
         try:
             _, loss = history_column(manager, run["id"], "train_loss")

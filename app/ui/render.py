@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
+import warnings
 import zlib
 from collections.abc import Sequence
 
@@ -309,6 +310,43 @@ def downsample_minmax(
     ends = finite_idx[[0, -1]] if finite_idx.size else np.zeros(0, dtype=np.int64)
     idx = np.unique(np.concatenate([idx, ends]))  # sorted, so still in x order
     return xs[idx], ys[idx]
+
+
+def downsample_mean(
+    x: np.ndarray | Sequence[float],
+    y: np.ndarray | Sequence[float | None],
+    n_buckets: int,
+    geometric: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average a noisy series into at most ``n_buckets`` points (x: bucket mean of x).
+
+    For per-step noise (gradient norms from mini-batches) the trend matters, not
+    the envelope; ``geometric`` averages log10(y) of the positive values (the
+    right mean for a log-scale chart). Gaps (NaN/None, and y ≤ 0 when geometric)
+    are skipped; an all-gap bucket is left out. A short series comes back as is.
+    """
+    xs = _as_float(x).ravel()
+    ys = _as_float(y).ravel()
+    n = ys.size
+    if n <= n_buckets:
+        return xs, ys
+    if geometric:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ys = np.where(ys > 0, np.log10(np.where(ys > 0, ys, 1.0)), np.nan)
+    k = math.ceil(n / n_buckets)
+    rows = math.ceil(n / k)
+    pad = rows * k - n
+    yp = np.concatenate([ys, np.full(pad, np.nan)]).reshape(rows, k)
+    xp = np.concatenate([xs, np.full(pad, np.nan)]).reshape(rows, k)
+    finite = np.isfinite(yp)
+    counts = finite.sum(axis=1)
+    sums = np.where(finite, yp, 0.0).sum(axis=1)
+    has = counts > 0
+    my = sums[has] / counts[has]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mx = np.nanmean(xp, axis=1)[has]
+    return mx, (10.0**my if geometric else my)
 
 
 def subsample_indices(n: int, limit: int) -> np.ndarray:

@@ -144,7 +144,11 @@ def grad_chart(metrics: Mapping[str, np.ndarray]) -> charts.Chart:
         )
         for j in range(g.shape[1] if g.ndim == 2 else 0)
     ]
-    return charts.line_chart(metrics["epoch"], series, height=180, log=True)
+    # Per-step norms are noisy (one mini-batch each): draw ~100 geometric bucket means
+    # so the per-layer levels (vanishing gradients) read at a glance.
+    return charts.line_chart(
+        metrics["epoch"], series, height=180, log=True, smooth=True, n_buckets=100
+    )
 
 
 def network_context(inp: LiveInput) -> diagram.Diagram:

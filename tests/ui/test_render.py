@@ -154,6 +154,21 @@ def test_downsampling_skips_gaps_and_empty_buckets() -> None:
     assert len(dx) <= 102
 
 
+def test_mean_downsampling_averages_buckets() -> None:
+    x = np.arange(1000, dtype=float)
+    y = np.tile([1.0, 3.0], 500)
+    mx, my = render.downsample_mean(x, y, 10)
+    assert len(mx) == 10
+    np.testing.assert_allclose(my, 2.0)
+    np.testing.assert_allclose(mx, np.arange(10) * 100 + 49.5)
+    # geometric: the mean of 10^-1 and 10^-3 is 10^-2; zeros and None are skipped
+    g = np.tile([0.1, 0.001, 0.0], 300)
+    _, gy = render.downsample_mean(np.arange(900), g, 3, geometric=True)
+    np.testing.assert_allclose(gy, 0.01)
+    _, short_y = render.downsample_mean([1, 2], [None, 2.0], 10)
+    assert math.isnan(short_y[0]) and short_y[1] == 2.0
+
+
 def test_svg_path_breaks_at_nan() -> None:
     d = render.svg_path(np.array([0, 1, 2, 3]), np.array([0.0, np.nan, 2.0, 3.04]))
     assert d == "M0.0 0.0M2.0 2.0L3.0 3.0"
