@@ -369,6 +369,7 @@ class Trainer:
         np.copyto(self._backup, params)
         opt_backup = self.optimizer.state_dict()
         rng_backup = self._shuffle_rng.bit_generator.state
+        norms_backup = self._last_grad_norms
         factor = self._set_scales()
         step = self.optimizer.step
         param_list, grad_list = self._param_list, self._grad_list
@@ -400,6 +401,7 @@ class Trainer:
             np.copyto(params, self._backup)
             self.optimizer.load_state_dict(opt_backup)
             self._shuffle_rng.bit_generator.state = rng_backup
+            self._last_grad_norms = norms_backup
             metrics.diverged = True
             return metrics
         self.epoch += 1
@@ -497,7 +499,8 @@ class Trainer:
             "optimizer": self.optimizer.name,
             "optimizer_ints": opt_ints,
             "shuffle_rng": _rng_state_to_json(dict(self._shuffle_rng.bit_generator.state)),
-            "grad_norms": list(self._last_grad_norms),
+            # JSON-safe: a non-finite norm (an encoder may turn it into null) is stored as None
+            "grad_norms": [g if math.isfinite(g) else None for g in self._last_grad_norms],
         }
         return TrainerState(arrays=arrays, meta=meta)
 
@@ -527,7 +530,8 @@ class Trainer:
         self._shuffle_rng.bit_generator.state = _rng_state_from_json(meta["shuffle_rng"])
         self.epoch = int(meta["epoch"])
         self.learning_rate = float(meta["learning_rate"])
-        self._last_grad_norms = [float(g) for g in meta.get("grad_norms", self._last_grad_norms)]
+        norms = meta.get("grad_norms") or self._last_grad_norms
+        self._last_grad_norms = [math.nan if g is None else float(g) for g in norms]
 
     def inspect_step(self, batch_index: int = 0) -> dict[str, Any]:
         """One backprop step's numbers for batch ``batch_index`` of the unshuffled training set.

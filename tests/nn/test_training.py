@@ -220,6 +220,23 @@ def test_divergence_keeps_the_last_finite_weights(optimizer: str) -> None:
     assert trainer.epoch == epoch_before
     assert diverged.epoch == epoch_before + 1
     assert np.isfinite(trainer.evaluate().train_loss)
+    # the state after a divergence is the last finite one, and it survives strict JSON
+    import orjson
+
+    state = trainer.state()
+    meta = orjson.loads(orjson.dumps(state.meta))
+    again = Trainer(
+        data,
+        hidden_layers=[8],
+        activation="relu",
+        learning_rate=10.0,
+        optimizer=optimizer,
+        batch_size=None,
+        init="normal",
+    )
+    again.load_state(TrainerState(arrays=state.arrays, meta=meta))
+    np.testing.assert_array_equal(again.network.params, trainer.network.params)
+    assert again.epoch == trainer.epoch
 
 
 # --- metrics and batches ------------------------------------------------------------------------
