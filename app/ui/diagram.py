@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ MAX_SHOWN = 10  # neurons drawn per layer; the rest are summarised as "+ n more"
 NEURON = 30  # px, side of a neuron's square
 PITCH = 40  # px between neuron centres
 CURVE_POINTS = 16  # points of a neuron's curve for 1-D inputs
+MAP_BUDGET = 1e7  # multiply-adds per frame for all neuron maps (fewer grid points for big nets)
 MAP_RES = 18  # px of each neuron's map image (scaled up smoothly by the browser)
 MATRIX_MAX_CELLS = 96  # pool a weight matrix down to at most this many cells per side
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -69,8 +71,8 @@ def network_diagram(
     """Columns of neurons, curved links coloured by sign and sized by |w|, biases as small squares.
 
     layers: per layer weights (n_out, n_in) and biases (n_out,) | None.
-    maps: per layer (including the inputs) activations over a MAP_RES² grid,
-    shape (MAP_RES², units), already on [-1, 1]; None when inputs are not 2-D.
+    maps: per layer (including the inputs) activations over a square grid (side ≤ MAP_RES),
+    shape (side², units), already on [-1, 1]; None when inputs are not 2-D.
     curves: for 1-D inputs, per layer activations over the input range, (points, units)
     on [-1, 1]; each neuron then shows its output as a small curve.
     """
@@ -120,7 +122,8 @@ def network_diagram(
         for j, y in enumerate(ys):
             image, curve = "", ""
             if maps is not None and li < len(maps):
-                unit = maps[li][:, j].reshape(MAP_RES, MAP_RES)
+                side = math.isqrt(maps[li].shape[0])
+                unit = maps[li][:, j].reshape(side, side)
                 image = render.png_data_uri(render.diverging_rgb(unit, 1.0, render.IMAGE_STEPS))
             elif curves is not None and li < len(curves):
                 values = curves[li][:, j]

@@ -18,7 +18,13 @@ from jinja2 import Environment
 
 from app.ui.maps import Layer, normalise_layers
 from app.ui.outputview import RunData, run_data
-from app.ui.views import FRAGMENTS, STATIC_FRAGMENTS, LiveInput, render_fragments
+from app.ui.views import (
+    FRAGMENTS,
+    STATIC_FRAGMENTS,
+    WEIGHT_FRAGMENTS,
+    LiveInput,
+    render_fragments,
+)
 
 MAX_STATES = 32  # runs whose last frame is kept (those with open streams are never evicted)
 
@@ -133,7 +139,8 @@ class FrameCache:
         if state.resets != hub.resets:
             state.previous = None
             state.resets = hub.resets
-        if state.layers_version != hub.layers_version:
+        weights_changed = state.layers_version != hub.layers_version
+        if weights_changed:
             new: list[Layer] = []
             if hub.latest_weights is not None:
                 weights = hub.latest_weights
@@ -148,12 +155,19 @@ class FrameCache:
         if state.data is None:
             state.data = run_data(manager.data(run_id), run["task"], run["layer_sizes"])
         metrics = hub.history.columns(0)
+        old = state.rendered
+        # Most versions bring metrics only (large nets send weights ≤ 1/s): keep the weight views.
+        reuse = (
+            {name: old.fragments[name] for name in WEIGHT_FRAGMENTS}
+            if old is not None and not weights_changed and old.resets == hub.resets
+            else None
+        )
         fragments = render_fragments(
             self.env,
             LiveInput(run, metrics, state.layers, state.previous, state.data),
             state.static,
+            reuse,
         )
-        old = state.rendered
         changed_at = {
             name: (
                 old.changed_at.get(name, hub.version)

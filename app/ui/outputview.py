@@ -18,6 +18,8 @@ from app.ui.maps import Layer, forward_trace, plane_grid
 
 SIZE = 300  # px, side of the output plot
 OUTPUT_RES = 50  # px of the decision-map image (the browser smooths it up to SIZE)
+MIN_OUTPUT_RES = 16
+GRID_BUDGET = 3e7  # multiply-adds per frame for the output map (≈ 10 ms of NumPy)
 MAX_POINTS = 600  # data points drawn per split
 CURVE_POINTS = 200
 # The map is paler than the scale's ends so the points drawn over it (full colour) stand out,
@@ -202,13 +204,15 @@ def output_frame(
     if not layers:
         return frame
     if rd.kind == "plane":
-        grid = plane_grid(rd.bound, OUTPUT_RES)
+        n_params = sum(la.weights.size for la in layers)
+        res = render.grid_resolution(n_params, GRID_BUDGET, MIN_OUTPUT_RES, OUTPUT_RES)
+        grid = plane_grid(rd.bound, res)
         out = forward_trace(layers, grid, activation, output_activation)[-1]
         cont, disc = (
             render.lighten(c, MAP_LIGHTEN) for c in plane_colours(rd, out, output_activation)
         )
-        frame.image = render.png_data_uri(cont.reshape(OUTPUT_RES, OUTPUT_RES, 3))
-        frame.image_discrete = render.png_data_uri(disc.reshape(OUTPUT_RES, OUTPUT_RES, 3))
+        frame.image = render.png_data_uri(cont.reshape(res, res, 3))
+        frame.image_discrete = render.png_data_uri(disc.reshape(res, res, 3))
     elif rd.kind == "curve":
         xs = np.linspace(*rd.x_domain, CURVE_POINTS)[:, None]
         out = forward_trace(layers, xs, activation, output_activation)[-1][:, 0]

@@ -426,6 +426,17 @@ def heatmap_uri(values: np.ndarray, vmax: float | None = None) -> tuple[str, flo
 # ---------------------------------------------------------------- network drawing
 
 
+def grid_resolution(n_params: int, budget: float, lo: int, hi: int) -> int:
+    """Side of a square evaluation grid so that side² · n_params stays near ``budget``.
+
+    A forward pass costs about one multiply-add per parameter per point: small
+    nets get the full ``hi`` resolution, big ones fewer points (never below ``lo``)
+    so a frame's render stays a few milliseconds.
+    """
+    side = math.isqrt(int(budget // max(n_params, 1)))
+    return max(lo, min(hi, side))
+
+
 def link_width(
     weight: float, max_abs: float = 5.0, min_px: float = 0.5, max_px: float = 6.0
 ) -> float:

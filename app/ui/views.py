@@ -7,7 +7,7 @@ and the stream can render a frame once and share it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ FRAGMENTS: dict[str, str] = {
 }
 # Sent only in a snapshot: they depend on the run's data, which never changes.
 STATIC_FRAGMENTS = ("points",)
+# Depend only on the weights (and the run's data): re-rendered only when new weights arrive.
+WEIGHT_FRAGMENTS = ("network", "output", "weights")
 
 RUNNING_STATES = ("running",)
 STEPPABLE = ("created", "stopped", "interrupted")
@@ -158,7 +160,9 @@ def network_context(inp: LiveInput) -> diagram.Diagram:
     sizes = list(inp.run.get("layer_sizes", []))
     maps = curves = None
     if inp.layers and sizes and sizes[0] == 2 and inp.data is not None:
-        grid = plane_grid(inp.data.bound, diagram.MAP_RES)
+        n_params = sum(layer.weights.size for layer in inp.layers)
+        res = render.grid_resolution(n_params, diagram.MAP_BUDGET, 6, diagram.MAP_RES)
+        grid = plane_grid(inp.data.bound, res)
         acts = forward_trace(inp.layers, grid, activation, out_act)
         maps = diagram.neuron_maps(acts, inp.data.bound, activation, out_act)
     elif inp.layers and sizes and sizes[0] == 1 and inp.data is not None:
@@ -170,44 +174,57 @@ def network_context(inp: LiveInput) -> diagram.Diagram:
     return diagram.network_diagram(sizes, inp.layers, maps, activation, out_act, curves=curves)
 
 
-def live_contexts(inp: LiveInput) -> dict[str, dict[str, Any]]:
-    """The template context of every live-view fragment (keys as in FRAGMENTS)."""
+def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
+    """How to build the template context of every live-view fragment (keys as in FRAGMENTS).
+
+    Callables, so a fragment that is reused (see render_fragments) costs nothing.
+    """
     config = inp.run.get("config", {})
     activation = str(config.get("activation", "tanh"))
     out_act = str(config.get("output_activation") or "linear")
-    stats = stats_context(inp.run, inp.metrics)
-    out = output_frame(inp.data, inp.layers, activation, out_act) if inp.data else None
+    classification = inp.run.get("task") == "classification"
+
+    def output() -> dict[str, Any]:
+        out = output_frame(inp.data, inp.layers, activation, out_act) if inp.data else None
+        return {"out": out, "rd": inp.data}
+
     return {
-        "controls": {"run": inp.run, "state": status_context(inp.run)},
-        "stats": {"run": inp.run, "stats": stats},
-        "loss": {"charts": loss_charts(inp.metrics)},
-        "accuracy": {
+        "controls": lambda: {"run": inp.run, "state": status_context(inp.run)},
+        "stats": lambda: {"run": inp.run, "stats": stats_context(inp.run, inp.metrics)},
+        "loss": lambda: {"charts": loss_charts(inp.metrics)},
+        "accuracy": lambda: {
             "chart": accuracy_chart(inp.metrics),
-            "classification": stats["classification"],
+            "classification": classification,
         },
-        "network": {"diagram": network_context(inp)},
-        "output": {"out": out, "rd": inp.data},
-        "points": {"rd": inp.data},
-        "weights": {"matrices": diagram.weight_matrices(inp.layers, inp.previous)},
-        "grads": {"chart": grad_chart(inp.metrics)},
+        "network": lambda: {"diagram": network_context(inp)},
+        "output": output,
+        "points": lambda: {"rd": inp.data},
+        "weights": lambda: {"matrices": diagram.weight_matrices(inp.layers, inp.previous)},
+        "grads": lambda: {"chart": grad_chart(inp.metrics)},
     }
 
 
 def render_fragments(
-    env: Environment, inp: LiveInput, static: dict[str, str] | None = None
+    env: Environment,
+    inp: LiveInput,
+    static: dict[str, str] | None = None,
+    reuse: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Render every fragment's inner HTML (the container's innerHTML).
 
     ``static`` caches the STATIC_FRAGMENTS of a run between calls (they depend
-    only on its data): filled on the first call, reused after.
+    only on its data): filled on the first call, reused after. ``reuse`` holds
+    fragments the caller knows are unchanged (e.g. the weight views while the
+    weights stay the same): they are taken as they are.
     """
-    contexts = live_contexts(inp)
     out = {}
-    for name, ctx in contexts.items():
-        if static is not None and name in STATIC_FRAGMENTS and name in static:
+    for name, build in live_contexts(inp).items():
+        if reuse is not None and name in reuse:
+            out[name] = reuse[name]
+        elif static is not None and name in STATIC_FRAGMENTS and name in static:
             out[name] = static[name]
-            continue
-        out[name] = env.get_template(f"partials/live_{name}.html").render(ctx).strip()
-        if static is not None and name in STATIC_FRAGMENTS:
-            static[name] = out[name]
+        else:
+            out[name] = env.get_template(f"partials/live_{name}.html").render(build()).strip()
+            if static is not None and name in STATIC_FRAGMENTS:
+                static[name] = out[name]
     return out

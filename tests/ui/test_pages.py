@@ -316,6 +316,33 @@ def test_frames_are_rendered_once_per_version_and_only_changes_are_sent(client: 
     assert '<span class="stat-value mono" id="epoch" data-epoch="2">2</span>' in text
 
 
+def test_weight_views_are_reused_until_new_weights_arrive(client: TestClient) -> None:
+    run_id = make_run(client)
+    step(client, run_id, 2)
+    first = current_frame(client, run_id)
+    renamed = client.patch(f"/api/runs/{run_id}", json={"name": "renamed"})
+    assert renamed.status_code == 200
+    second = current_frame(client, run_id)
+    assert second.version > first.version
+    for name in ("network", "output", "weights"):
+        assert second.fragments[name] is first.fragments[name], name
+    message = second.frame_message(first.version) or b""
+    assert b'id="network"' not in message
+
+
+def test_a_big_network_still_renders_a_small_frame(client: TestClient) -> None:
+    run_id = make_run(
+        client, dataset={"kind": "spiral", "n_samples": 100}, hidden_layers=[256, 256]
+    )
+    step(client, run_id, 1)
+    rendered = current_frame(client, run_id)
+    assert len(rendered.snapshot_message()) < 100_000
+    network = rendered.fragments["network"]
+    assert network.count('<g class="neuron">') == 2 + 10 + 10 + 1  # 10 shown per layer
+    assert "+ 246 more" in network
+    assert "block-averaged" in rendered.fragments["weights"]  # 256x256 pooled to <= 96 cells
+
+
 def test_regression_views_curve_and_predicted_vs_true(client: TestClient) -> None:
     sine = make_run(client, dataset={"kind": "sine", "n_samples": 60})
     step(client, sine, 2)

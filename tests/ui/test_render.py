@@ -223,6 +223,13 @@ def test_heatmap_uri_reports_its_scale() -> None:
 # ---------------------------------------------------------------- network drawing helpers
 
 
+def test_grid_resolution_shrinks_for_big_networks() -> None:
+    assert render.grid_resolution(105, 3e7, 16, 50) == 50
+    assert render.grid_resolution(1_000_000, 3e7, 16, 50) == 16
+    assert render.grid_resolution(20_000, 3e7, 16, 50) == 38  # isqrt(1500)
+    assert render.grid_resolution(0, 3e7, 16, 50) == 50
+
+
 def test_link_width_grows_with_magnitude_and_saturates() -> None:
     assert render.link_width(0.0) == 0.5
     assert render.link_width(-5.0) == render.link_width(5.0) == render.link_width(50.0) == 6.0
