@@ -45,7 +45,9 @@ async def fragment_stream(
         rendered = frames.current(manager, run_id)
         # The reconnect delay rides on the first event (a block without data dispatches nothing).
         yield f"retry: {RETRY_MS}\n".encode() + rendered.snapshot_message()
-        seen, resets, sent_at = rendered.version, rendered.resets, time.monotonic()
+        seen, resets = rendered.version, rendered.resets
+        # Frames start at most every 1/MAX_FPS s (start to start, so render time is not added).
+        next_at = time.monotonic() + min_interval
         while True:
             if hub.closed:
                 yield deleted_message()
@@ -55,9 +57,10 @@ async def fragment_stream(
                 yield b": ping\n\n"
                 continue
             # Coalesce: at most MAX_FPS frames a second; what arrives meanwhile joins the next.
-            delay = min_interval - (time.monotonic() - sent_at)
+            delay = next_at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            next_at = max(next_at, time.monotonic()) + min_interval
             if hub.closed:
                 continue
             try:
@@ -72,7 +75,6 @@ async def fragment_stream(
             seen, resets = rendered.version, rendered.resets
             if message is not None:
                 yield message
-                sent_at = time.monotonic()
 
 
 @router.get("/ui/runs/{run_id}/stream", response_model=None)
