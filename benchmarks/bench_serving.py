@@ -10,7 +10,10 @@ temporary database, then measures, over fixed windows:
    /api/health latency while they train.
 
 The subscribers live in a separate process (asyncio + httpx, reading every
-frame), so that their parsing does not compete with the latency probe.
+frame), so that their parsing does not compete with the latency probe; it
+does compete with the trainer for the machine's cores. "server CPU" is the
+server process's own CPU use (workers excluded): the cost of encoding and
+sending frames, which is robust to a busy machine where epochs/s is not.
 Targets (DESIGN/issue 3): 100 subscribers cost <= 10 % of training speed;
 2 runs >= 1.8x one; health p99 <= 5 ms while 4 runs train.
 
@@ -78,7 +81,7 @@ def server(db: Path) -> Any:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start within 60 s")
             time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -145,18 +148,26 @@ class Window:
     epochs_per_s: float
     health_p50_ms: float
     health_p99_ms: float
+    server_cpu: float  # CPU seconds per second of the server process (workers excluded)
     frames_per_s: float | None = None
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def epochs_of(client: httpx.Client, run_ids: list[str]) -> int:
     return sum(client.get(f"/api/runs/{rid}").json()["epoch"] for rid in run_ids)
 
 
-def measure(client: httpx.Client, run_ids: list[str], seconds: float, count_frames: Any = None
-            ) -> Window:  # fmt: skip
+def measure(client: httpx.Client, pid: int, run_ids: list[str], seconds: float,
+            count_frames: Any = None) -> Window:  # fmt: skip
     """Ping /api/health back to back for `seconds` while the runs train."""
     time.sleep(1.0)  # warm-up: workers started, first frames out
     frames0 = count_frames() if count_frames else 0
+    cpu0 = cpu_seconds(pid)
     epochs0, t0 = epochs_of(client, run_ids), time.perf_counter()
     latencies: list[float] = []
     while time.perf_counter() - t0 < seconds:
@@ -166,12 +177,14 @@ def measure(client: httpx.Client, run_ids: list[str], seconds: float, count_fram
         time.sleep(0.005)  # a probe, not a load generator
     elapsed = time.perf_counter() - t0
     epochs = epochs_of(client, run_ids) - epochs0
+    cpu = (cpu_seconds(pid) - cpu0) / elapsed
     frames = (count_frames() - frames0) / elapsed if count_frames else None
     latencies.sort()
     return Window(
         epochs_per_s=epochs / elapsed,
         health_p50_ms=1000 * statistics.median(latencies),
         health_p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        server_cpu=cpu,
         frames_per_s=frames,
     )
 
@@ -182,7 +195,9 @@ def create(client: httpx.Client) -> str:
     return str(response.json()["id"])
 
 
-def bench_subscribers(url: str, client: httpx.Client, seconds: float) -> list[tuple[int, Window]]:
+def bench_subscribers(
+    url: str, pid: int, client: httpx.Client, seconds: float
+) -> list[tuple[int, Window]]:
     results = []
     ctx = multiprocessing.get_context("spawn")
     for n in SUBSCRIBER_COUNTS:
@@ -202,7 +217,7 @@ def bench_subscribers(url: str, client: httpx.Client, seconds: float) -> list[tu
                 return int(parent.recv())
 
         client.post(f"/api/runs/{run_id}/start").raise_for_status()
-        results.append((n, measure(client, [run_id], seconds, count)))
+        results.append((n, measure(client, pid, [run_id], seconds, count)))
         client.post(f"/api/runs/{run_id}/stop")
         if process is not None and parent is not None:
             parent.send("stop")
@@ -211,13 +226,13 @@ def bench_subscribers(url: str, client: httpx.Client, seconds: float) -> list[tu
     return results
 
 
-def bench_runs(client: httpx.Client, seconds: float) -> list[tuple[int, Window]]:
+def bench_runs(pid: int, client: httpx.Client, seconds: float) -> list[tuple[int, Window]]:
     results = []
     for k in RUN_COUNTS:
         run_ids = [create(client) for _ in range(k)]
         for rid in run_ids:
             client.post(f"/api/runs/{rid}/start").raise_for_status()
-        results.append((k, measure(client, run_ids, seconds)))
+        results.append((k, measure(client, pid, run_ids, seconds)))
         for rid in run_ids:
             client.delete(f"/api/runs/{rid}")
     return results
@@ -227,25 +242,25 @@ def table(subs: list[tuple[int, Window]], runs: list[tuple[int, Window]]) -> str
     base = subs[0][1].epochs_per_s
     lines = [
         "| SSE subscribers | epochs/s | vs 0 subscribers | frames/s delivered (all) "
-        "| /api/health p50 ms | p99 ms |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| server CPU | /api/health p50 ms | p99 ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, w in subs:
         frames = "—" if w.frames_per_s is None else f"{w.frames_per_s:.0f}"
         lines.append(
             f"| {n} | {w.epochs_per_s:.0f} | {w.epochs_per_s / base:.2f}x | {frames} "
-            f"| {w.health_p50_ms:.2f} | {w.health_p99_ms:.2f} |"
+            f"| {100 * w.server_cpu:.0f} % | {w.health_p50_ms:.2f} | {w.health_p99_ms:.2f} |"
         )
     one = runs[0][1].epochs_per_s
     lines += [
         "",
-        "| runs training | total epochs/s | vs 1 run | /api/health p50 ms | p99 ms |",
-        "|---:|---:|---:|---:|---:|",
+        "| runs training | total epochs/s | vs 1 run | server CPU | /api/health p50 ms | p99 ms |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for k, w in runs:
         lines.append(
             f"| {k} | {w.epochs_per_s:.0f} | {w.epochs_per_s / one:.2f}x "
-            f"| {w.health_p50_ms:.2f} | {w.health_p99_ms:.2f} |"
+            f"| {100 * w.server_cpu:.0f} % | {w.health_p50_ms:.2f} | {w.health_p99_ms:.2f} |"
         )
     return "\n".join(lines)
 
@@ -256,15 +271,17 @@ def main() -> None:
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        server(Path(tmp) / "bench.db") as url,
+        server(Path(tmp) / "bench.db") as (url, pid),
         httpx.Client(base_url=url, timeout=30) as client,
     ):
-        subs = bench_subscribers(url, client, args.seconds)
-        runs = bench_runs(client, args.seconds)
+        subs = bench_subscribers(url, pid, client, args.seconds)
+        runs = bench_runs(pid, client, args.seconds)
+    load = os.getloadavg()[0]
     sys.stdout.write(
         f"backprop-live serving benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, {args.seconds:g} s windows\n\n"
+        f"Python {platform.python_version()}, {args.seconds:g} s windows, "
+        f"load average {load:.1f} at the end\n\n"
     )
     sys.stdout.write(table(subs, runs) + "\n")
 
