@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 
 from app.nn.datasets import DatasetError, dataset_to_json, make_dataset
+from app.runs.errors import ProblemError
 from app.ui import charts, forms, render
 from app.ui.outputview import run_data
 
 
-def run_row(run: Mapping[str, Any], train_loss: np.ndarray | None) -> dict[str, Any]:
-    """One line of the runs table; ``train_loss`` (n,) feeds the sparkline."""
+def run_row(run: Mapping[str, Any], spark: str) -> dict[str, Any]:
+    """One line of the runs table; ``spark`` is the loss sparkline's SVG path."""
     config = run.get("config", {})
     acc = run.get("test_accuracy")
     return {
@@ -28,28 +29,42 @@ def run_row(run: Mapping[str, Any], train_loss: np.ndarray | None) -> dict[str, 
         "train_loss": render.format_number(run.get("train_loss"), 4),
         "test_loss": render.format_number(run.get("test_loss"), 4),
         "accuracy": "—" if acc is None else f"{100 * acc:.1f}%",
-        "spark": charts.sparkline(train_loss) if train_loss is not None else "",
+        "spark": spark,
     }
-
-
-def history_column(manager: Any, run_id: str, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(epoch, column) of a run's metrics from its hub (arrays are copies)."""
-    cols = manager.hub(run_id).history.columns(0)
-    return np.array(cols["epoch"], dtype=np.float64), np.array(cols[name], dtype=np.float64)
 
 
 MAX_TABLE_ROWS = 100  # newest runs listed on / (each row reads its run's metrics for the sparkline)
 
 
-def runs_rows(manager: Any) -> list[dict[str, Any]]:
+def runs_rows(
+    manager: Any, sparks: dict[str, tuple[Any, str]] | None = None
+) -> list[dict[str, Any]]:
+    """The runs table (newest first, at most MAX_TABLE_ROWS).
+
+    ``sparks`` caches each run's sparkline by (resets, length of its history), so
+    the table's polling redraws only the curves of runs that trained since.
+    """
     rows = []
-    for view in manager.list_runs()[:MAX_TABLE_ROWS]:
+    cache: dict[str, tuple[Any, str]] = {} if sparks is None else sparks
+    listed = manager.list_runs()[:MAX_TABLE_ROWS]
+    for view in listed:
         run = view.public()
+        spark = ""
         try:
-            _, loss = history_column(manager, run["id"], "train_loss")
-        except Exception:
-            loss = None
-        rows.append(run_row(run, loss))
+            hub = manager.hub(run["id"])
+        except ProblemError:  # deleted between the two calls: no sparkline
+            hub = None
+        if hub is not None:
+            key = (hub.resets, len(hub.history))
+            hit = cache.get(run["id"])
+            if hit is not None and hit[0] == key:
+                spark = hit[1]
+            else:
+                spark = charts.sparkline(hub.history.columns(0)["train_loss"])
+                cache[run["id"]] = (key, spark)
+        rows.append(run_row(run, spark))
+    for stale in set(cache) - {v.id for v in listed}:
+        del cache[stale]
     return rows
 
 
@@ -71,7 +86,7 @@ def compare_context(manager: Any, run_ids: Sequence[str]) -> dict[str, Any]:
         try:
             run = manager.get(run_id).public()
             cols = manager.hub(run_id).history.columns(0)
-        except Exception:
+        except ProblemError:  # unknown run
             missing.append(run_id)
             continue
         colour = render.CATEGORICAL[i % len(render.CATEGORICAL)]

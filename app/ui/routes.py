@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -25,6 +25,8 @@ class UiState:
 
     templates: Jinja2Templates
     frames: FrameCache
+    # run id -> ((resets, history length), sparkline path) for the runs table
+    sparks: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
 
 def _ui(request: Request) -> UiState:
@@ -69,13 +71,21 @@ def _form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, A
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> HTMLResponse:
     values = forms.preset_values(None)
-    context = {"title": "Runs", "active": "runs", "rows": pages.runs_rows(_manager(request))}
+    context = {
+        "title": "Runs",
+        "active": "runs",
+        "rows": pages.runs_rows(_manager(request), _ui(request).sparks),
+    }
     return _page(request, "pages/home.html", context | _form_context(values, {}))
 
 
 @router.get("/ui/runs-table", response_class=HTMLResponse)
 async def runs_table(request: Request) -> HTMLResponse:
-    return _page(request, "partials/runs_table.html", {"rows": pages.runs_rows(_manager(request))})
+    return _page(
+        request,
+        "partials/runs_table.html",
+        {"rows": pages.runs_rows(_manager(request), _ui(request).sparks)},
+    )
 
 
 @router.get("/ui/new-run", response_class=HTMLResponse)
@@ -122,7 +132,11 @@ async def create_run(request: Request) -> Response:
             return RedirectResponse(target, status_code=303)
     if request.headers.get("HX-Request"):
         return _page(request, "partials/new_run_form.html", _form_context(values, errors))
-    context = {"title": "Runs", "active": "runs", "rows": pages.runs_rows(_manager(request))}
+    context = {
+        "title": "Runs",
+        "active": "runs",
+        "rows": pages.runs_rows(_manager(request), _ui(request).sparks),
+    }
     return _page(request, "pages/home.html", context | _form_context(values, errors), 422)
 
 
