@@ -110,7 +110,7 @@ class RunEventStream:
         self.ping_interval = ping_interval
         self.status = ""
         self.resets = 0
-        self.last_frame_at = -math.inf
+        self.last_frame_at = 0.0
         self.last_layers_at = -math.inf
         # The last epoch frame went out without `layers` (large networks only).
         self.layers_pending = False
@@ -132,7 +132,9 @@ class RunEventStream:
                 version = new_version
                 # Epoch frames are coalesced to max_fps: wait out the gap, but wake on
                 # every hub change so that status changes and resets go out at once.
-                due = self.last_frame_at + self.min_gap
+                # The gaps end on a shared clock grid, so subscribers of a run wake
+                # together, at the same cursor, and share one encoded frame.
+                due = (math.floor(self.last_frame_at / self.min_gap) + 1) * self.min_gap
                 while not self._urgent() and (now := time.monotonic()) < due:
                     version = await hub.wait(version, due - now)
                 if hub.closed:
