@@ -120,6 +120,40 @@
     }
   });
 
+  // ------------------------------------------------------------ neuron preview
+  // Hovering a neuron shows its map over the whole output plot (as in Playground);
+  // live frames replace the diagram, so the hovered neuron is remembered by its key.
+  var hoveredNeuron = null;
+
+  function neuronPreview(show) {
+    var stack = document.getElementById("output-stack");
+    if (!stack) return;
+    var img = document.getElementById("neuron-preview");
+    if (!show) { if (img) img.hidden = true; return; }
+    var source = document.querySelector('#network .neuron[data-key="' + hoveredNeuron + '"] image');
+    if (!source) { if (img) img.hidden = true; return; }
+    if (!img) {
+      img = document.createElement("img");
+      img.id = "neuron-preview";
+      img.alt = "";
+      stack.insertBefore(img, document.getElementById("output-points"));
+    }
+    img.src = source.getAttribute("href");
+    img.hidden = false;
+  }
+
+  document.addEventListener("mouseover", function (ev) {
+    var neuron = ev.target.closest && ev.target.closest("#network .neuron");
+    var key = neuron ? neuron.getAttribute("data-key") : null;
+    if (key === hoveredNeuron) return;
+    hoveredNeuron = key;
+    neuronPreview(key !== null);
+  });
+
+  document.addEventListener("htmx:sseMessage", function () {
+    if (hoveredNeuron !== null) neuronPreview(true);
+  });
+
   // ------------------------------------------------------------ prediction box
   function fmt(v) {
     if (v === null || v === undefined) return "—";
