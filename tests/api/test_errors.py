@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi.testclient import TestClient
 
 from app.runs import ProblemError, StorageError
-from tests.support import strict_json
+from tests.support import LiveServer, strict_json
 
 
 def test_storage_error_is_503_with_detail(
@@ -45,3 +47,20 @@ def test_json_body_without_content_type_is_422(client: TestClient) -> None:
     response = client.post("/api/runs", content=b'{"start": false}')
     assert response.status_code == 422
     assert client.get("/api/runs").json()["runs"] == []
+
+
+def test_413_over_a_real_connection(live_server: LiveServer) -> None:
+    """uvicorn answers 413 early; the client still reads it and the server stays up."""
+    limit = live_server.app.state.settings.max_body_bytes
+    headers = {"content-type": "application/json"}
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(limit // (1 << 20) + 2):
+            yield b" " * (1 << 20)
+
+    with live_server.client() as client:
+        declared = client.post("/api/runs", content=b" " * (limit + 1), headers=headers)
+        assert declared.status_code == 413 and "detail" in declared.json()
+        streamed = client.post("/api/runs", content=chunks(), headers=headers)
+        assert streamed.status_code == 413
+        assert client.get("/api/runs").json() == {"runs": []}
