@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -355,6 +356,20 @@ def test_regression_views_curve_and_predicted_vs_true(client: TestClient) -> Non
         'data-kind="scatter"' in html and 'class="pt pred"' in html and 'class="diagonal"' in html
     )
     assert "Regression: no accuracy" in html
+
+
+def test_high_dimensional_classification_shows_a_confusion_matrix(client: TestClient) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 3)).round(3).tolist()
+    y = [int(row[0] > 0) + int(row[1] > 0) for row in x]  # 3 classes
+    dataset = {"kind": "custom", "task": "classification", "x": x, "y": y, "test_fraction": 0.3}
+    run_id = make_run(client, dataset=dataset)
+    step(client, run_id, 2)
+    html = client.get(f"/runs/{run_id}").text
+    assert 'data-kind="scatter"' in html and '<table class="confusion"' in html
+    table = html[html.index('<table class="confusion"') : html.index("</table>")]
+    counts = [int(c) for c in re.findall(r"<td(?: class=\"diag\")?>(\d+)</td>", table)]
+    assert len(counts) == 9 and sum(counts) == 9  # every test sample counted once
 
 
 def test_multiclass_output_uses_class_colours(client: TestClient) -> None:
