@@ -358,6 +358,25 @@ def test_regression_views_curve_and_predicted_vs_true(client: TestClient) -> Non
     assert "Regression: no accuracy" in html
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"hidden_layers": []},
+        {"use_bias": False},
+        {"activation": "relu", "dataset": {"kind": "moons", "n_samples": 40}},
+        {"dataset": {"kind": "plane", "n_samples": 40}, "activation": "linear"},
+    ],
+)
+def test_unusual_networks_render(client: TestClient, body: dict[str, Any]) -> None:
+    run_id = make_run(client, **body)
+    step(client, run_id, 2)
+    html = client.get(f"/runs/{run_id}").text
+    assert 'id="network"' in html and "<title>w" in html
+    assert ('class="bias"' in html) == body.get("use_bias", True)
+    rendered = current_frame(client, run_id)
+    assert len(rendered.snapshot_message()) < 100_000
+
+
 def test_high_dimensional_classification_shows_a_confusion_matrix(client: TestClient) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(30, 3)).round(3).tolist()
