@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -239,10 +240,18 @@ async def patch_run(request: Request, run_id: str) -> HTMLResponse:
 
 @router.get("/compare", response_class=HTMLResponse)
 async def compare(request: Request, runs: Annotated[list[str], Query()] = []) -> HTMLResponse:  # noqa: B006
+    run_ids = pages.parse_run_ids(runs)
+    context = pages.compare_context(_manager(request), run_ids)
+    query = urlencode({"runs": ",".join(run_ids)})
+    context |= {"title": "Compare", "active": "compare", "query": query}
+    return _page(request, "pages/compare.html", context)
+
+
+@router.get("/ui/compare-chart", response_class=HTMLResponse)
+async def compare_chart(request: Request, runs: Annotated[list[str], Query()] = []) -> HTMLResponse:  # noqa: B006
+    """The compare page's chart and legend, polled every 2 s while runs train."""
     context = pages.compare_context(_manager(request), pages.parse_run_ids(runs))
-    return _page(
-        request, "pages/compare.html", {"title": "Compare", "active": "compare", **context}
-    )
+    return _page(request, "partials/compare_chart.html", context)
 
 
 @router.get("/descent", response_class=HTMLResponse)

@@ -444,6 +444,10 @@ def test_compare_overlays_the_chosen_runs(client: TestClient) -> None:
     repeated = client.get(f"/compare?runs={a}&runs={b}&runs=missing").text
     assert "Unknown run: missing" in repeated
     assert client.get("/compare").status_code == 200
+    # the chart polls its own fragment, so running runs stay live
+    assert f'hx-get="/ui/compare-chart?runs={a}%2C{b}"' in html
+    fragment = client.get("/ui/compare-chart", params={"runs": f"{a},{b}"}).text
+    assert fragment.count('class="series run') == 8 and "<html" not in fragment
 
 
 @pytest.mark.parametrize(
