@@ -11,6 +11,7 @@ the epochs it missed. Memory per subscriber is O(1) whatever the client's speed.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -21,6 +22,7 @@ from starlette.responses import StreamingResponse
 
 from app.api.deps import Manager
 from app.api.schemas import ERROR_RESPONSES
+from app.api.shutdown import shutdown_flag
 from app.runs.manager import RunManager
 
 router = APIRouter(tags=["events"])
@@ -85,6 +87,7 @@ async def run_events(
         with_layers=weights,
         max_fps=max_fps,
         ping_interval=ping_interval,
+        shutting_down=shutdown_flag(request.app),
     )
     return StreamingResponse(stream.events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -101,8 +104,10 @@ class RunEventStream:
         with_layers: bool,
         max_fps: int,
         ping_interval: float,
+        shutting_down: threading.Event,
     ) -> None:
         self.hub = manager.hub(run_id)
+        self.shutting_down = shutting_down
         self.resume_from = cursor
         self.cursor = 0
         self.with_layers = with_layers
@@ -122,9 +127,9 @@ class RunEventStream:
         with hub.subscription():
             version = hub.version
             yield self._snapshot(self.resume_from)
-            while not hub.closed:
+            while not self._ended():
                 new_version = await hub.wait(version, self.ping_interval)
-                if hub.closed:
+                if self._ended():
                     break
                 if new_version == version:
                     yield PING
@@ -137,7 +142,7 @@ class RunEventStream:
                 due = (math.floor(self.last_frame_at / self.min_gap) + 1) * self.min_gap
                 while not self._urgent() and (now := time.monotonic()) < due:
                     version = await hub.wait(version, due - now)
-                if hub.closed:
+                if self._ended():
                     break
                 if hub.resets != self.resets:
                     yield self._snapshot(None)
@@ -145,9 +150,13 @@ class RunEventStream:
                 for chunk in self._updates():
                     yield chunk
 
+    def _ended(self) -> bool:
+        """The run was deleted, or the server is shutting down."""
+        return self.hub.closed or self.shutting_down.is_set()
+
     def _urgent(self) -> bool:
         hub = self.hub
-        return hub.closed or hub.resets != self.resets or str(hub.status) != self.status
+        return self._ended() or hub.resets != self.resets or str(hub.status) != self.status
 
     def _snapshot(self, after: int | None) -> bytes:
         """The `snapshot` event: the run, its weights and the metrics of epochs > ``after``."""

@@ -8,13 +8,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from httpx_sse import connect_sse
 
 from app.config import PROJECT_ROOT, Settings
 from app.main import create_app
@@ -52,7 +53,9 @@ def test_new_app_on_the_same_database_serves_the_same_runs(settings: Settings) -
 
 
 @contextmanager
-def server_process(db: Path) -> Iterator[httpx.Client]:
+def server_process(
+    db: Path, *, graceful: str | None = "2", extra_env: dict[str, str] | None = None
+) -> Iterator[httpx.Client]:
     """`python -m uvicorn app.main:app` on an inherited listening socket (no port race)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -63,10 +66,12 @@ def server_process(db: Path) -> Iterator[httpx.Client]:
         **os.environ,
         "BACKPROP_LIVE_DB": str(db),
         "BACKPROP_LIVE_CHECKPOINT_INTERVAL": "0.3",
+        **(extra_env or {}),
     }
+    graceful_args = ["--timeout-graceful-shutdown", graceful] if graceful else []
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--fd", str(listener.fileno()),
-         "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
+         "--log-level", "warning", *graceful_args],
         cwd=PROJECT_ROOT,
         env=env,
         pass_fds=[listener.fileno()],
@@ -143,3 +148,30 @@ def test_sigkill_mid_training_leaves_interrupted_and_intact_runs(tmp_path: Path)
         client.post(f"/api/runs/{training['id']}/start")
         wait_for_status(client, training["id"], "running")
         client.post(f"/api/runs/{training['id']}/stop")
+
+
+def test_sigterm_ends_open_streams_without_a_graceful_timeout(tmp_path: Path) -> None:
+    """Plain `uvicorn app.main:app` waits for every connection: the streams must end."""
+    with server_process(
+        tmp_path / "streams.db", graceful=None, extra_env={"BACKPROP_LIVE_SSE_PING_INTERVAL": "1"}
+    ) as client:
+        idle = client.post("/api/runs", json={**TINY_RUN, "start": False}).json()
+        busy = client.post("/api/runs", json={**TINY_RUN, "epochs": 10_000_000}).json()
+        with ExitStack() as stack:
+            streams = []
+            for run in (idle, busy, idle):
+                source = stack.enter_context(
+                    connect_sse(client, "GET", f"/api/runs/{run['id']}/events")
+                )
+                streams.append(source.iter_sse())
+                assert next(streams[-1]).event == "snapshot"
+            client.process.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
+            for stream in streams:
+                for _ in stream:  # each stream ends (the read timeout guards a hang)
+                    pass
+        assert client.process.wait(60) in (0, -signal.SIGTERM)  # type: ignore[attr-defined]
+    with server_process(tmp_path / "streams.db") as client:
+        assert client.get(f"/api/runs/{busy['id']}").json()["status"] in (
+            "interrupted",
+            "stopped",
+        )
