@@ -289,7 +289,7 @@ def _fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
 
 async def _train(settings: Settings, body: Any, *, progress: bool) -> tuple[dict[str, Any], bool]:
     """Create and start the run, follow it to the end; (Run, whether Ctrl-C stopped it)."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from app.runs.manager import RunManager
     from app.storage.store import Store

@@ -77,7 +77,9 @@ def _parse(body: bytes) -> Any:
     return lenient
 
 
-def _find_unencodable(value: Any, loc: tuple[str | int, ...]) -> tuple[tuple, str] | None:
+def _find_unencodable(
+    value: Any, loc: tuple[str | int, ...]
+) -> tuple[tuple[str | int, ...], str] | None:
     """The first non-finite number or unencodable string in ``value``, with its path."""
     if isinstance(value, float):
         if not math.isfinite(value):

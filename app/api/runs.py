@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Body, Query
@@ -26,7 +26,7 @@ from app.runs.models import PredictRequest, RunCreate, RunPatch, RunStep
 router = APIRouter(prefix="/runs", tags=["runs"], route_class=StrictJSONRoute)
 
 
-def _errors(*codes: int) -> dict[int | str, dict]:
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: ERROR_RESPONSES[code] for code in codes}
 
 
@@ -40,7 +40,7 @@ def _errors(*codes: int) -> dict[int | str, dict]:
 async def create_run(
     manager: Manager, body: Annotated[RunCreate | None, Body()] = None
 ) -> Response:
-    view = await manager.create(body if body is not None else RunCreate())
+    view = await manager.create(body if body is not None else RunCreate.model_validate({}))
     return StrictJSONResponse(view.public(), status_code=201)
 
 
