@@ -22,6 +22,7 @@ MIN_OUTPUT_RES = 16
 GRID_BUDGET = 3e7  # multiply-adds per frame for the output map (≈ 10 ms of NumPy)
 MAX_POINTS = 600  # data points drawn per split
 CURVE_POINTS = 200
+SCATTER_ROWS = 2000  # samples a predicted-vs-true view or confusion matrix evaluates per frame
 # The map is paler than the scale's ends so the points drawn over it (full colour) stand out,
 # as in Playground.
 MAP_LIGHTEN = 0.35
@@ -109,7 +110,28 @@ def run_data(data: Mapping[str, Any], task: str, layer_sizes: Sequence[int]) -> 
         _curve_static(rd)
     else:
         _scatter_static(rd)
+    _keep_only_what_frames_use(rd)
     return rd
+
+
+def _keep_only_what_frames_use(rd: RunData) -> None:
+    """Drop the samples the per-frame views never read (the state lives as long as a viewer).
+
+    plane/curve frames need no samples (their points are drawn once); scatter
+    frames evaluate at most SCATTER_ROWS rows of the test set (or of the
+    training set when there is no test set).
+    """
+    if rd.kind != "scatter":
+        rd.x_train, rd.y_train = rd.x_train[:0], rd.y_train[:0]
+        rd.x_test, rd.y_test = rd.x_test[:0], rd.y_test[:0]
+        return
+    if len(rd.x_test):
+        idx = render.subsample_indices(len(rd.x_test), SCATTER_ROWS)
+        rd.x_test, rd.y_test = rd.x_test[idx], rd.y_test[idx]
+        rd.x_train, rd.y_train = rd.x_train[:0], rd.y_train[:0]
+    else:
+        idx = render.subsample_indices(len(rd.x_train), SCATTER_ROWS)
+        rd.x_train, rd.y_train = rd.x_train[idx], rd.y_train[idx]
 
 
 def _point_fill(rd: RunData, y: np.ndarray, i: int) -> tuple[str, str]:
