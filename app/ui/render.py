@@ -197,8 +197,8 @@ def format_tick(value: float) -> str:
     """Tick label: like format_number but without trailing noise ('0.5', '1e-3', '200')."""
     if value == 0:
         return "0"
-    if abs(value) >= 1e4 and float(value).is_integer():
-        # epoch axes: 15000 -> "15k", 2500000 -> "2.5M"
+    if abs(value) >= 1e3 and float(value).is_integer():
+        # epoch axes: 1500 -> "1.5k", 15000 -> "15k", 2500000 -> "2.5M"
         for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
             if abs(value) >= size:
                 return f"{value / size:.3g}{suffix}"

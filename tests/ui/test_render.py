@@ -72,6 +72,7 @@ def test_format_tick_is_short() -> None:
         "15k",
         "2.5M",
     ]
+    assert render.format_tick(5000) == "5k" and render.format_tick(1500) == "1.5k"
     assert render.format_tick(1e-3) == "1e-3" and render.format_tick(2.5e-5) == "2.5e-5"
 
 
