@@ -3,9 +3,10 @@
 Every generator is a pure function of the spec. Random streams, all from the
 dataset's ``seed``: the samples and their noise come from
 ``SeedSequence(seed, spawn_key=(1,))``, the train/test permutation from
-``spawn_key=(2,)``, and the teacher's weights from ``default_rng(seed)`` (so
-``MLP.initialise(teacher_layers, init="xavier", rng=default_rng(seed))``
-reproduces them).
+``spawn_key=(2,)``, and the teacher's weights from ``spawn_key=(3,)``. The
+teacher deliberately does not use ``default_rng(seed)``: that is the stream a
+run initialises its own weights from, so a student with the teacher's shape
+and the same seed would start as the teacher and have nothing to learn.
 
 Classification kinds draw classes in equal shares (counts differ by at most 1)
 before noise; the 2-D inputs lie in [-1, 1]² before noise.
@@ -306,7 +307,7 @@ def _sine(n: int, rng: np.random.Generator) -> tuple[F64, F64]:
 
 
 def teacher_network(layers: Sequence[int], activation: str, seed: int) -> MLP:
-    """The teacher: xavier weights from default_rng(seed), zero biases, float64.
+    """The teacher: xavier weights from the seed's teacher stream, zero biases, float64.
 
     Its last layer is built "linear" here; ``teacher_outputs`` applies
     ``activation`` to it too (the teacher uses that activation on every layer).
@@ -317,7 +318,7 @@ def teacher_network(layers: Sequence[int], activation: str, seed: int) -> MLP:
         output_activation="linear",
         use_bias=True,
         init="xavier",
-        rng=np.random.default_rng(seed),
+        rng=_stream(seed, 3),
         dtype=np.float64,
     )
 

@@ -19,6 +19,7 @@ from app.nn.datasets import (
     teacher_network,
     teacher_outputs,
 )
+from app.nn.network import MLP
 
 CLASSIFICATION = ["circle", "xor", "gauss", "spiral", "moons"]
 
@@ -98,6 +99,23 @@ def test_teacher_labels_are_the_teacher_network() -> None:
     default = make_dataset({"kind": "teacher"})
     assert (default.n_inputs, default.n_outputs) == (3, 2)
     assert ((default.y_train > -0.5) & (default.y_train < 1.5)).all()
+
+
+def test_a_student_shaped_like_the_teacher_does_not_start_as_the_teacher() -> None:
+    # The article's experiment: the student must learn a *different* network,
+    # even with the teacher's shape, activation and seed.
+    data = make_dataset({"kind": "teacher", "noise": 0, "seed": 0})
+    student = MLP.initialise(
+        [3, 5, 2],
+        activation="sigmoid",
+        output_activation="sigmoid",
+        use_bias=True,
+        init="xavier",
+        rng=np.random.default_rng(0),
+        dtype=np.float64,
+    )
+    x, y = _all(data)
+    assert np.mean((student.forward(x) - y) ** 2) > 1e-3
 
 
 @pytest.mark.parametrize("kind", [k for k in DATASET_KINDS if k != "custom"])
