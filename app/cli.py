@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default 8000)")
     serve.add_argument("--db", type=Path, help="SQLite database file (default backprop-live.db)")
+    serve.add_argument(
+        "--token",
+        help="access token required by every /api call and page (default: "
+        "BACKPROP_LIVE_TOKEN; prefer the variable: command lines are visible to other users)",
+    )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host without a token (anyone who can reach the port "
+        "controls the server)",
+    )
     serve.add_argument(
         "--log-level",
         default="info",
@@ -245,8 +257,22 @@ def serve(args: argparse.Namespace) -> int:
 
     from app.main import SetupError, create_app
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("db", args.db)) if v}
+    given = (("host", args.host), ("port", args.port), ("db", args.db), ("token", args.token))
+    overrides = {k: v for k, v in given if v}
     settings = Settings.from_env(**overrides)
+    if not settings.token and not is_loopback(settings.host):
+        if not args.insecure:
+            sys.stderr.write(
+                f"backprop-live serve: error: --host {settings.host} is reachable from other "
+                "machines, and anyone who reaches it could run and delete training jobs. Set an "
+                "access token (BACKPROP_LIVE_TOKEN=... or --token ...), or pass --insecure to "
+                "serve it without one.\n"
+            )
+            return 2
+        sys.stderr.write(
+            f"backprop-live serve: warning: serving on {settings.host} without a token "
+            "(--insecure): anyone who can reach this port controls the server.\n"
+        )
     try:
         app = create_app(settings)
     except SetupError as exc:
@@ -261,6 +287,16 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=3,
     )
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
 
 
 def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

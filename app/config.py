@@ -37,6 +37,10 @@ class Settings:
     sse_ping_interval: float = 10.0
     # Largest accepted request body, bytes (API.md: 32 MB).
     max_body_bytes: int = 32 * 1024 * 1024
+    # Seconds a client may take to send a request body once it started (slow-loris guard).
+    body_timeout: float = 30.0
+    # Open SSE streams (/api/runs/*/events, /ui/runs/*/stream) per client address.
+    max_streams_per_client: int = 32
     # Where `npm ci` put htmx; checked at start-up.
     node_modules: Path = PROJECT_ROOT / "node_modules"
     static_dir: Path = PROJECT_ROOT / "static"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from app.api import datasets, events, health, runs
+from app.api import datasets, diagnostics, events, health, runs
 from app.api.errors import install_error_handlers
-from app.api.limits import BodySizeLimitMiddleware
+from app.api.limits import BodySizeLimitMiddleware, StreamLimitMiddleware
 from app.config import Settings
 
 
@@ -17,6 +17,13 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     api.include_router(events.router)
     api.include_router(datasets.router)
     api.include_router(health.router)
+    api.include_router(diagnostics.router)
     app.include_router(api)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+    )
+    # Counts the UI's streams too (/ui/runs/{id}/stream): both hold a connection each.
+    app.add_middleware(StreamLimitMiddleware, max_streams=settings.max_streams_per_client)

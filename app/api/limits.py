@@ -1,26 +1,42 @@
-"""Request-body size limit as pure ASGI middleware (no buffering, streams untouched).
+"""Limits that protect the machine, as pure ASGI middleware (no buffering, streams untouched).
 
-A body announced larger than the limit (``Content-Length``) is refused with 413
-before anything reads it; a chunked body is counted while it streams and
-refused as soon as it crosses the limit. Whatever the application had started
-to answer is then dropped in favour of the 413.
+``BodySizeLimitMiddleware``: a body announced larger than the limit
+(``Content-Length``) is refused with 413 before anything reads it; a chunked
+body is counted while it streams and refused as soon as it crosses the limit.
+A body that has not fully arrived ``body_timeout`` seconds after the request's
+headers (a slow-loris trickle) is refused with 408 and the connection closed.
+Whatever the application had started to answer is then dropped in favour of
+the refusal.
+
+``StreamLimitMiddleware``: at most ``max_streams`` open SSE streams
+(``/api/runs/{id}/events``, ``/ui/runs/{id}/stream``) per client address; one
+more is refused with 429. Each stream holds a connection, a task and a hub
+subscription for as long as the client keeps it open, so one client could
+otherwise exhaust the server's file descriptors.
 """
 
 from __future__ import annotations
+
+import asyncio
+import re
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.responses import dumps
 
+STREAM_PATH = re.compile(r"^/(?:api/runs/[^/]+/events|ui/runs/[^/]+/stream)/?$")
 
-class BodyTooLarge(Exception):
-    """Raised from ``receive`` once the streamed body crosses the limit."""
+
+class _Refused(Exception):
+    """Raised from ``receive`` once the body is refused (too large, too slow)."""
 
 
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout: float = 30.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,28 +44,40 @@ class BodySizeLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await self._refuse(send)
+            await self._refuse(send, *self._too_large())
             return
 
+        deadline = time.monotonic() + self.body_timeout
         received = 0
-        too_large = False
+        body_complete = False
+        refusal: tuple[int, str] | None = None
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
+            nonlocal received, body_complete, refusal
+            if body_complete:
+                return await receive()  # e.g. a streaming response waiting for the disconnect
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
+            except TimeoutError:
+                refusal = (
+                    408,
+                    f"request body not received within {self.body_timeout:g} s",
+                )
+                raise _Refused from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    too_large = True
-                    raise BodyTooLarge
+                    refusal = self._too_large()
+                    raise _Refused
+                body_complete = not message.get("more_body", False)
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal response_started
-            if too_large:
+            if refusal is not None:
                 # The application turned our exception into some other error
-                # response; the client must see the 413 instead.
+                # response; the client must see the refusal instead.
                 return
             if message["type"] == "http.response.start":
                 response_started = True
@@ -57,30 +85,70 @@ class BodySizeLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, guarded_send)
-        except BodyTooLarge:
+        except _Refused:
             pass
         except Exception:
-            if not too_large:
+            if refusal is None:
                 raise
-        if too_large and not response_started:
-            await self._refuse(send)
+        if refusal is not None and not response_started:
+            await self._refuse(send, *refusal)
 
-    async def _refuse(self, send: Send) -> None:
-        body = dumps(
-            {"detail": f"request body too large: the limit is {self.max_body_bytes} bytes"}
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    def _too_large(self) -> tuple[int, str]:
+        return 413, f"request body too large: the limit is {self.max_body_bytes} bytes"
+
+    async def _refuse(self, send: Send, status: int, detail: str) -> None:
+        await _send_json(send, status, detail, [(b"connection", b"close")])
+
+
+class StreamLimitMiddleware:
+    """Counts open SSE streams per client address; refuses one over the limit with 429."""
+
+    def __init__(self, app: ASGIApp, max_streams: int) -> None:
+        self.app = app
+        self.max_streams = max_streams
+        self.open_streams: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not STREAM_PATH.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        key = str(client[0]) if client else "unknown"
+        count = self.open_streams.get(key, 0)
+        if count >= self.max_streams:
+            detail = (
+                f"too many open event streams from this client (limit {self.max_streams}); "
+                "close one first"
+            )
+            await _send_json(send, 429, detail, [(b"retry-after", b"5")])
+            return
+        self.open_streams[key] = count + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            remaining = self.open_streams[key] - 1
+            if remaining:
+                self.open_streams[key] = remaining
+            else:
+                del self.open_streams[key]
+
+
+async def _send_json(
+    send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    body = dumps({"detail": detail})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:
