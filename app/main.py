@@ -12,6 +12,7 @@ from app.api import install_api
 from app.config import Settings
 from app.docs_page import install_docs
 from app.runs.manager import RunManager
+from app.runs.shutdown import chain_shutdown_signals
 from app.security import install_security
 from app.storage.store import Store
 from app.ui import install_ui
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = Store(settings.db)
         manager = RunManager(store, settings)
         await manager.startup()
+        chain_shutdown_signals(manager.begin_shutdown)
         app.state.store = store
         app.state.manager = manager
         try:

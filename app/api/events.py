@@ -11,7 +11,6 @@ the epochs it missed. Memory per subscriber is O(1) whatever the client's speed.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -22,7 +21,6 @@ from starlette.responses import StreamingResponse
 
 from app.api.deps import Manager
 from app.api.schemas import ERROR_RESPONSES
-from app.api.shutdown import shutdown_flag
 from app.runs.manager import RunManager
 
 router = APIRouter(tags=["events"])
@@ -87,7 +85,6 @@ async def run_events(
         with_layers=weights,
         max_fps=max_fps,
         ping_interval=ping_interval,
-        shutting_down=shutdown_flag(request.app),
     )
     return StreamingResponse(stream.events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -104,16 +101,15 @@ class RunEventStream:
         with_layers: bool,
         max_fps: int,
         ping_interval: float,
-        shutting_down: threading.Event,
     ) -> None:
         self.hub = manager.hub(run_id)
-        self.shutting_down = shutting_down
+        self.manager = manager
         self.resume_from = cursor
         self.cursor = 0
         self.with_layers = with_layers
         self.min_gap = 1.0 / max_fps
         self.ping_interval = ping_interval
-        self.status = ""
+        self.status_seq = 0
         self.resets = 0
         self.last_frame_at = 0.0
         self.last_layers_at = -math.inf
@@ -152,11 +148,11 @@ class RunEventStream:
 
     def _ended(self) -> bool:
         """The run was deleted, or the server is shutting down."""
-        return self.hub.closed or self.shutting_down.is_set()
+        return self.hub.closed or self.manager.shutting_down
 
     def _urgent(self) -> bool:
         hub = self.hub
-        return self._ended() or hub.resets != self.resets or str(hub.status) != self.status
+        return self._ended() or hub.resets != self.resets or hub.status_seq != self.status_seq
 
     def _snapshot(self, after: int | None) -> bytes:
         """The `snapshot` event: the run, its weights and the metrics of epochs > ``after``."""
@@ -164,34 +160,47 @@ class RunEventStream:
         since = after or 0
         self.resets = hub.resets
         self.cursor = max(since, hub.last_epoch)
-        self.status = str(hub.status)
+        self.status_seq = hub.status_seq
         self.last_frame_at = self.last_layers_at = time.monotonic()
         self.layers_pending = False
         return event("snapshot", self.cursor, hub.snapshot_json(since))
 
     def _updates(self) -> list[bytes]:
-        """An `epoch` frame with the epochs after the cursor, then `status` if it changed."""
+        """Every status change and an `epoch` frame with the epochs after the cursor, in
+        the order they happened: a change recorded at or before the cursor goes out
+        before the new epochs, a later one after them."""
         hub = self.hub
+        changes = hub.statuses_since(self.status_seq)
+        self.status_seq = hub.status_seq
         out: list[bytes] = []
-        status = str(hub.status)
-        status_changed = status != self.status
-        has_epochs = hub.last_epoch > self.cursor
-        # API.md: the last frame before a status change carries the weights, so a
-        # status change after a layer-less frame gets one more (metric-less) frame.
-        if has_epochs or (status_changed and self.layers_pending):
+        later: list[bytes] = []
+        for _, at_epoch, data in changes:
+            if at_epoch > self.cursor:
+                later.append(data)
+                continue
+            # API.md: the last frame before a status change carries the weights.
+            if self.layers_pending:
+                out.append(self._frame(with_layers=True))
+            out.append(event("status", self.cursor, data))
+        if hub.last_epoch > self.cursor:
             now = time.monotonic()
-            with_layers = self.with_layers and self._layers_due(now, status_changed)
-            if with_layers:
-                self.last_layers_at = now
-            self.layers_pending = self.with_layers and not with_layers
-            epoch = max(hub.last_epoch, self.cursor)
-            out.append(event("epoch", epoch, hub.frame_json(self.cursor, with_layers)))
-            self.cursor = epoch
-            self.last_frame_at = now
-        if status_changed:
-            self.status = status
-            out.append(event("status", self.cursor, hub.status_json()))
+            with_layers = self.with_layers and self._layers_due(now, bool(later))
+            out.append(self._frame(with_layers))
+        out += [event("status", self.cursor, data) for data in later]
         return out
+
+    def _frame(self, with_layers: bool) -> bytes:
+        """An `epoch` frame with every epoch after the cursor (none for a weights-only one)."""
+        hub = self.hub
+        now = time.monotonic()
+        if with_layers:
+            self.last_layers_at = now
+        self.layers_pending = self.with_layers and not with_layers
+        epoch = max(hub.last_epoch, self.cursor)
+        frame = event("epoch", epoch, hub.frame_json(self.cursor, with_layers))
+        self.cursor = epoch
+        self.last_frame_at = now
+        return frame
 
     def _layers_due(self, now: float, status_changed: bool) -> bool:
         if status_changed or not self.hub.large:

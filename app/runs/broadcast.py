@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -32,6 +33,9 @@ LayersLoader = Callable[[], tuple[list[np.ndarray], list[np.ndarray] | None, int
 def _clean(values: np.ndarray) -> list[float | None]:
     """JSON-safe list: NaN/±Inf -> None."""
     return [v if math.isfinite(v) else None for v in values.tolist()]
+
+
+STATUS_LOG_SIZE = 64
 
 
 class MetricsHistory:
@@ -179,6 +183,10 @@ class RunHub:
         self._frame_cache: dict[tuple[int, bool], bytes] = {}
         self._cache_version = -1
         self._layers_json: tuple[int, bytes] | None = None
+        # Every status change, so a stream reports each one even when several happen
+        # between two of its wake-ups: (seq, epoch at the change, `status` event JSON).
+        self.status_seq = 0
+        self._status_log: deque[tuple[int, int, bytes]] = deque(maxlen=STATUS_LOG_SIZE)
 
     # ---- read side ------------------------------------------------------------------
 
@@ -317,11 +325,22 @@ class RunHub:
             ]
         )
 
+    def statuses_since(self, seq: int) -> list[tuple[int, int, bytes]]:
+        """The status changes after `seq`: (seq, epoch at the change, `status` JSON)."""
+        return [entry for entry in self._status_log if entry[0] > seq]
+
     def status_json(self) -> bytes:
         """API.md `status` event data."""
         return orjson.dumps({"status": str(self.status), "message": self.message})
 
     # ---- write side (the manager) ---------------------------------------------------
+
+    def _set_view(self, view: RunView) -> None:
+        if view.status != self.run_view.status:
+            self.status_seq += 1
+            event = orjson.dumps({"status": str(view.status), "message": view.message})
+            self._status_log.append((self.status_seq, self.history.last_epoch, event))
+        self.run_view = view
 
     def _bump(self) -> None:
         self.version += 1
@@ -348,12 +367,12 @@ class RunHub:
         self.history.extend(rows)
         if weights is not None:
             self.set_layers(weights, biases, view.epoch)
-        self.run_view = view
+        self._set_view(view)
         self._bump()
 
     def set_view(self, view: RunView) -> None:
         """Status change or rename."""
-        self.run_view = view
+        self._set_view(view)
         self._bump()
 
     def reset(
@@ -362,13 +381,17 @@ class RunHub:
         """Epoch 0, empty history: subscribers send a fresh snapshot."""
         self.history.clear()
         self.set_layers(weights, biases, 0)
-        self.run_view = view
+        self._set_view(view)
         self.resets += 1
         self._bump()
 
     def rewind(self, epoch: int, view: RunView) -> None:
         self.history.truncate_after(epoch)
-        self.run_view = view
+        self._set_view(view)
+        self._bump()
+
+    def wake(self) -> None:
+        """Wake every waiting stream without new data (the server is shutting down)."""
         self._bump()
 
     def close(self) -> None:

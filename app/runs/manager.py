@@ -147,6 +147,23 @@ class RunManager:
                 )
             self._runs[row["id"]] = self._run_from_row(row)
 
+    @property
+    def shutting_down(self) -> bool:
+        """The server is going down: live streams should end now."""
+        return self._closing
+
+    def begin_shutdown(self) -> None:
+        """The server got SIGTERM/SIGINT: end every live stream at once.
+
+        uvicorn runs the lifespan shutdown (and so `shutdown()`) only after every
+        connection has closed, and an SSE stream never closes by itself; waking
+        the hubs lets each stream see `shutting_down` and finish.
+        """
+        self._closing = True
+        for run in self._runs.values():
+            if run.hub is not None:
+                run.hub.wake()
+
     async def shutdown(self) -> None:
         """Checkpoint and stop every worker (≤ ~5 s); their runs become `interrupted`."""
         self._closing = True
@@ -171,7 +188,18 @@ class RunManager:
 
     def list_runs(self) -> list[RunView]:
         """Every run, newest first."""
+        self._adopt_stored_runs()
         return [self._view(r) for r in reversed(self._runs.values())]
+
+    def _adopt_stored_runs(self) -> None:
+        """Pick up finished runs another process (`backprop-live train`) stored in our
+        database since start-up. A run still training elsewhere is left until it ends:
+        this server has no worker for it."""
+        if self.store.count_runs() <= len(self._runs):
+            return
+        for row in self.store.load_runs():
+            if row["id"] not in self._runs and row["status"] != RunStatus.running:
+                self._runs[row["id"]] = self._run_from_row(row)
 
     def get(self, run_id: str) -> RunView:
         return self._view(self._get(run_id))
@@ -429,6 +457,9 @@ class RunManager:
 
     def _get(self, run_id: str) -> _Run:
         run = self._runs.get(run_id)
+        if run is None:
+            self._adopt_stored_runs()
+            run = self._runs.get(run_id)
         if run is None:
             raise ProblemError(404, f"no run with id {run_id!r}")
         return run

@@ -12,7 +12,6 @@ deleted the stream sends ``deleted`` (the page closes its EventSource on it) and
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +21,6 @@ from fastapi.responses import Response, StreamingResponse
 
 from app.runs.errors import ProblemError
 from app.ui.frames import FrameCache, sse_event
-from app.ui.shutdown import shutdown_flag
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,14 +42,12 @@ async def fragment_stream(
     run_id: str,
     hub: Any,
     ping: float,
-    shutting_down: threading.Event | None = None,
 ) -> AsyncIterator[bytes]:
     """The event stream of one viewer (see the module docstring).
 
     Ends when the run is deleted (after a ``deleted`` event) or, silently, when
-    ``shutting_down`` is set (the browser reconnects to the next server).
+    the server shuts down (the browser reconnects to the next server).
     """
-    stopping = shutting_down or threading.Event()
     min_interval = 1.0 / MAX_FPS
     with hub.subscription(), frames.subscribe(run_id):
         rendered = frames.current(manager, run_id)
@@ -60,12 +56,12 @@ async def fragment_stream(
         seen, resets = rendered.version, rendered.resets
         # Frames start at most every 1/MAX_FPS s (start to start, so render time is not added).
         next_at = time.monotonic() + min_interval
-        while not stopping.is_set():
+        while not manager.shutting_down:
             if hub.closed:
                 yield deleted_message()
                 return
             version = await hub.wait(seen, ping)
-            if stopping.is_set():
+            if manager.shutting_down:
                 return
             if version <= seen and not hub.closed:
                 yield b": ping\n\n"
@@ -100,9 +96,8 @@ async def run_stream(request: Request, run_id: str) -> Response:
         return Response(status_code=exc.status_code)
     frames: FrameCache = request.app.state.ui.frames
     ping = float(request.app.state.settings.sse_ping_interval)
-    stopping = shutdown_flag(request.app.state)
     return StreamingResponse(
-        fragment_stream(manager, frames, run_id, hub, ping, stopping),
+        fragment_stream(manager, frames, run_id, hub, ping),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
