@@ -52,6 +52,27 @@ def test_train_stores_a_completed_run_the_server_shows(
         assert client.get(f"/api/runs/{twin['id']}/metrics").json() == metrics
 
 
+def test_a_run_trained_while_the_server_runs_appears_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "shared.db"
+    with TestClient(create_app(Settings.from_env({}, db=db))) as client:
+        assert client.get("/api/runs").json() == {"runs": []}
+        code = main(
+            ["train", "--db", str(db), "--dataset", "sine", "--epochs", "5", "--quiet",
+             "--name", "trained beside the server"]
+        )  # fmt: skip
+        assert code == 0
+        runs = client.get("/api/runs").json()["runs"]
+        assert [r["name"] for r in runs] == ["trained beside the server"]
+        run_id = runs[0]["id"]
+        assert client.get(f"/api/runs/{run_id}").json()["status"] == "completed"
+        assert client.get(f"/api/runs/{run_id}/metrics").json()["epoch"] == [1, 2, 3, 4, 5]
+        assert client.delete(f"/api/runs/{run_id}").status_code == 204
+        assert client.get("/api/runs").json() == {"runs": []}
+    capsys.readouterr()
+
+
 def test_train_shows_a_progress_bar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["train", "--db", str(tmp_path / "p.db"), "--dataset", "sine", "--epochs", "5",
                  "--hidden", "none"])  # fmt: skip

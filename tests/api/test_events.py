@@ -403,3 +403,28 @@ def test_bad_query_is_422(live_server: LiveServer, params: dict[str, Any]) -> No
 def test_unknown_run_events_is_404(live_server: LiveServer) -> None:
     with live_server.client() as client:
         assert client.get("/api/runs/nope/events").status_code == 404
+
+
+def test_every_status_change_is_reported_in_order(live_server: LiveServer) -> None:
+    # A few epochs finish within milliseconds of the start: running and completed
+    # land between two wake-ups of the stream, and both must still go out, in order,
+    # with `running` before the epochs and `completed` after them.
+    with live_server.client() as client:
+        run = create_run(client, epochs=3)
+        received = Received()
+        with events(client, run["id"]) as source:
+            stream = source.iter_sse()
+            assert received.add(next(stream))["run"]["status"] == "created"
+            client.post(f"/api/runs/{run['id']}/start")
+            for sse in stream:
+                if received.add(sse).get("status") == "completed" and sse.event == "status":
+                    break
+        kinds = [
+            (sse.event, json.loads(sse.data)["status"])
+            for sse in received.events
+            if sse.event == "status"
+        ]
+        assert kinds == [("status", "running"), ("status", "completed")]
+        order = [sse.event for sse in received.events]
+        assert order.index("epoch") > order.index("status")
+        assert received.epochs == [1, 2, 3]
