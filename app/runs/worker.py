@@ -31,6 +31,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
+import contextlib  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -48,6 +49,9 @@ from app.storage.store import MetricRow  # noqa: E402
 ABORTABLE_EPOCH_SECONDS = 0.05
 LARGE_NET_PARAMS = 100_000
 LARGE_NET_PARAMS_INTERVAL = 0.5  # seconds between weight updates of a large net
+
+
+WORKER_NICENESS = 10
 
 
 def trainer_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,6 +209,10 @@ def run_worker(conn: Connection, job: dict[str, Any]) -> None:
         threadpool_limits(limits=1)
     except Exception:  # pinning is an optimisation; never fail a run over it
         pass
+    # Training yields to the server: with every core busy training, the event loop
+    # (API, streams, the dashboard) must still answer at once.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     trainer: Trainer | None = None
     pending: list[MetricRow] = []
     try:
