@@ -58,6 +58,7 @@ BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 bench: install $(VENV)/.bench-installed
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_trainer.py
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_serving.py
+	$(BENCH_ENV) $(BIN)/python benchmarks/bench_playground.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
