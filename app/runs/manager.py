@@ -98,6 +98,9 @@ class _Run:
     worker: _Worker | None = None
     hub: RunHub | None = None
     pending: list[MetricRow] = field(default_factory=list)  # metrics not yet stored
+    # Metrics of a write that failed (disk full): the writer thread alone touches this,
+    # and puts them in front of its next write for the run, so no gap is ever stored.
+    write_backlog: list[MetricRow] = field(default_factory=list)
     deleted: bool = False
     predict_net: tuple[np.ndarray, MLP] | None = None
 
@@ -392,8 +395,8 @@ class RunManager:
             run.epoch, run.last, run.pending = 0, _no_metrics(), []
             run.status, run.message, run.updated_at = RunStatus.created, None, _now()
             await self._db(
-                self.store.clear_progress,
-                run.id,
+                self._clear_stored,
+                run,
                 {
                     "status": str(run.status),
                     "message": None,
@@ -636,6 +639,31 @@ class RunManager:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, partial(fn, *args, **kwargs))
 
+    # The three below run in the writer thread, the only one that touches write_backlog.
+
+    def _commit_progress(
+        self,
+        run: _Run,
+        metrics: list[MetricRow],
+        state: Checkpoint | None,
+        fields: dict[str, Any],
+    ) -> None:
+        rows = [*run.write_backlog, *metrics]
+        try:
+            self.store.commit_progress(run.id, rows, state, fields)
+        except StorageError:
+            run.write_backlog = rows
+            raise
+        run.write_backlog = []
+
+    def _rewind_stored(self, run: _Run, fields: dict[str, Any]) -> int:
+        run.write_backlog = []  # after the stored checkpoint: dropped like everything there
+        return self.store.rewind_to_checkpoint(run.id, fields)
+
+    def _clear_stored(self, run: _Run, fields: dict[str, Any]) -> None:
+        run.write_backlog = []
+        self.store.clear_progress(run.id, fields)
+
     def _write_later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Queue a write behind the others without waiting (training progress)."""
         future = self._writer.submit(fn, *args, **kwargs)
@@ -789,8 +817,8 @@ class RunManager:
         metrics = [m for m in run.pending if m.epoch <= state.epoch]
         run.pending = [m for m in run.pending if m.epoch > state.epoch]
         self._write_later(
-            self.store.commit_progress,
-            run.id,
+            self._commit_progress,
+            run,
             metrics,
             state,
             {
@@ -881,14 +909,14 @@ class RunManager:
         if final is None and status == RunStatus.interrupted:
             # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
             run.pending = []
-            epoch = await self._db(self.store.rewind_to_checkpoint, run.id, fields)
+            epoch = await self._db(self._rewind_stored, run, fields)
             run.state, run.params = None, None
             run.status, run.message, run.updated_at = status, message, updated_at
             self._rewind(run, epoch)
             return
         fields.update(epoch=run.epoch, last_metrics=run.last)
         metrics, run.pending = run.pending, []
-        await self._db(self.store.commit_progress, run.id, metrics, state, fields)
+        await self._db(self._commit_progress, run, metrics, state, fields)
         run.status, run.message, run.updated_at = status, message, updated_at
         run.state = None  # stored now; a big net's optimizer state need not stay in memory
 

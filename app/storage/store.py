@@ -152,10 +152,14 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite has already rolled back by itself after some errors (SQLITE_FULL):
+                # a second ROLLBACK would fail and hide the real error.
+                if db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StorageError(f"database error ({self.path.name}): {exc}") from exc
 

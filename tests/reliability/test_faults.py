@@ -191,7 +191,7 @@ def test_full_disk_is_503_with_a_detail_and_leaves_a_consistent_database(
             assert refused.status_code == 503, refused.text
             assert refused.headers["retry-after"]
             detail = refused.json()["detail"]
-            assert "storage unavailable" in detail  # "full": the xfail test below
+            assert "storage unavailable" in detail and "disk is full" in detail
             # Nothing half-made: no run in memory, none in the database.
             assert client.get("/api/runs").json() == listed
             # Training that cannot be stored does not pretend to be stored.
@@ -217,18 +217,10 @@ def test_full_disk_is_503_with_a_detail_and_leaves_a_consistent_database(
         assert _state(client, twin["id"])["/metrics"] == _state(client, kept["id"])["/metrics"]
 
 
-GAP_BUG = pytest.mark.xfail(
-    reason="BUG (app/runs/manager.py _checkpoint_later): metrics handed to a checkpoint write "
-    "are dropped from `pending` before the write succeeds; when it fails (disk full) they are "
-    "lost, and the next write that fits (the final one) stores a later epoch over a gap",
-    strict=False,  # timing: the disk must fill before the run's first stored checkpoint
-)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "stored_epochs",
-    [pytest.param(0, marks=GAP_BUG, id="before-first-checkpoint"), pytest.param(100, id="later")],
+    [pytest.param(0, id="before-first-checkpoint"), pytest.param(100, id="later")],
 )
 def test_disk_filling_up_mid_training_keeps_the_last_durable_state(
     settings: Settings, stored_epochs: int
@@ -272,13 +264,6 @@ def test_disk_filling_up_mid_training_keeps_the_last_durable_state(
         assert resumed["epoch"] == after["epoch"] + 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (app/storage/store.py Store._tx): SQLite rolls a transaction back by itself on "
-    "SQLITE_FULL; the unconditional ROLLBACK then fails and its 'cannot rollback - no "
-    "transaction is active' replaces 'database or disk is full' in the 503's detail. "
-    "Fix: `if db.in_transaction: db.execute('ROLLBACK')`",
-)
 def test_full_disk_detail_says_the_disk_is_full(client: TestClient) -> None:
     custom = {"kind": "custom", "task": "regression", "x": [[0.5]] * 5000, "y": [0.5] * 5000}
     with disk_full(client.app.state.store):
