@@ -15,9 +15,7 @@ polls locators from the driver side.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,6 @@ import pytest
 from playwright.sync_api import (
     Browser,
     BrowserContext,
-    ConsoleMessage,
-    Error,
     Page,
     Playwright,
     expect,
@@ -36,6 +32,7 @@ from playwright.sync_api import (
 
 from app.config import Settings
 from app.main import create_app
+from tests.e2e.browser import PageProblems, screenshot_path
 from tests.support import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,7 +44,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 # The machine is small and shared: give live updates time before calling a wait failed.
 EXPECT_TIMEOUT_MS = 20_000
 
@@ -108,29 +104,6 @@ def make_run(api: httpx.Client, clean_runs: None) -> Callable[..., dict[str, Any
         return response.json()  # type: ignore[no-any-return]
 
     return create
-
-
-@dataclass
-class PageProblems:
-    """Console errors and uncaught exceptions seen by one browser context."""
-
-    errors: list[str] = field(default_factory=list)
-
-    def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(f"console: {message.text} ({message.location.get('url', '')})")
-
-    def page_error(self, error: Error) -> None:
-        self.errors.append(f"pageerror: {error}")
-
-    def watch(self, page: Page) -> None:
-        page.on("console", self.console)
-        page.on("pageerror", self.page_error)
-
-
-def screenshot_path(name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS / (re.sub(r"[^\w.-]+", "_", name) + ".png")
 
 
 @pytest.fixture
