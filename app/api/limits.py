@@ -25,6 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.responses import dumps
 
+# A refused body up to this multiple of the limit is read and discarded before the
+# answer (see `_drain`); a larger one is refused at once.
+DRAIN_FACTOR = 2
+# ...as long as it keeps coming: a client that stops sending for this long gets the answer.
+DRAIN_IDLE_TIMEOUT = 1.0
 STREAM_PATH = re.compile(r"^/(?:api/runs/[^/]+/events|ui/runs/[^/]+/stream)/?$")
 
 
@@ -42,12 +47,14 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        deadline = time.monotonic() + self.body_timeout
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
+            if declared <= DRAIN_FACTOR * self.max_body_bytes:
+                await _drain(receive, deadline, declared)
             await self._refuse(send, *self._too_large())
             return
 
-        deadline = time.monotonic() + self.body_timeout
         received = 0
         body_complete = False
         refusal: tuple[int, str] | None = None
@@ -67,10 +74,10 @@ class BodySizeLimitMiddleware:
                 raise _Refused from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
                 if received > self.max_body_bytes:
                     refusal = self._too_large()
                     raise _Refused
-                body_complete = not message.get("more_body", False)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -91,6 +98,8 @@ class BodySizeLimitMiddleware:
             if refusal is None:
                 raise
         if refusal is not None and not response_started:
+            if refusal[0] == 413 and not body_complete:
+                await _drain(receive, deadline, self.max_body_bytes * (DRAIN_FACTOR - 1))
             await self._refuse(send, *refusal)
 
     def _too_large(self) -> tuple[int, str]:
@@ -149,6 +158,31 @@ async def _send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive, deadline: float, budget: int) -> None:
+    """Read and discard the rest of a refused body: up to ``budget`` bytes, until
+    ``deadline``, and only while it keeps arriving (``DRAIN_IDLE_TIMEOUT``).
+
+    The refusal closes the connection; closing it with unread data makes the
+    kernel send a reset, which can destroy the 413 before a client that is
+    still uploading reads it. Draining first (bounded) lets the client finish
+    its upload and see the answer.
+    """
+    drained = 0
+    while drained <= budget:
+        remaining = min(deadline - time.monotonic(), DRAIN_IDLE_TIMEOUT)
+        if remaining <= 0:
+            return
+        try:
+            message = await asyncio.wait_for(receive(), remaining)
+        except TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -104,7 +104,7 @@ def test_sse_streams_per_client_are_capped_with_429(limited: LiveServer) -> None
             assert _open_stream(client, stack, path).status_code == 200
 
 
-def test_body_over_32_mb_is_413_before_it_is_read(live_server: LiveServer) -> None:
+def test_announced_body_over_32_mb_is_413_even_if_never_sent(live_server: LiveServer) -> None:
     limit = 32 * 1024 * 1024
     sock = raw_request(
         live_server.port,
