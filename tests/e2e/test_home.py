@@ -113,3 +113,45 @@ def test_run_name_is_shown_as_text_not_markup(
     expect(page.locator("#compare-legend")).to_contain_text(name)
     expect(page.locator("img[src=x]")).to_have_count(0)
     assert dialogs == []
+
+
+def test_dataset_preview_and_architecture_editor(page: Page, api: httpx.Client) -> None:
+    page.goto("/")
+    preview = page.locator("#dataset-preview")
+    expect(preview.locator("svg.preview-svg circle")).not_to_have_count(0)
+    first_point = preview.locator("svg.preview-svg circle").first
+    spiral_cx = first_point.get_attribute("cx") or ""
+
+    # Changing a data field re-draws the preview from the same generator the run will use.
+    page.select_option("#f-dataset-kind", "circle")
+    expect(first_point).not_to_have_attribute("cx", spiral_cx)
+    page.fill("#f-dataset-n_samples", "100")
+    page.locator("#f-dataset-n_samples").press("Tab")
+    expect(preview).to_contain_text("80 train · 20 test")
+    expect(preview.locator("svg.preview-svg circle")).to_have_count(100)
+
+    # The architecture editor: [8, 8] → add → [8, 8, 8] → inc 0, dec 1 → remove → [9, 7].
+    expect(page.locator("#hidden-1")).to_have_value("8")
+    page.click("#add-layer")
+    expect(page.locator("#hidden-2")).to_have_value("8")
+    page.click('button[value="inc:0"]')
+    expect(page.locator("#hidden-0")).to_have_value("9")
+    page.click('button[value="dec:1"]')
+    expect(page.locator("#hidden-1")).to_have_value("7")
+    page.click("#remove-layer")
+    expect(page.locator("#hidden-2")).to_have_count(0)
+    expect(page.locator("#arch-editor .arch-count")).to_have_text("2 hidden layers")
+
+    page.fill("#f-name", "edited architecture")
+    page.uncheck("#f-start")
+    page.click("#create-run")
+    page.wait_for_url(RUN_URL)
+    expect(page.locator("#status")).to_have_attribute("data-status", "created")
+    expect(page.locator("#run-architecture")).to_have_text("\u2013".join(["2", "9", "7", "1"]))
+    match = RUN_URL.search(page.url)
+    assert match is not None
+    run = api.get(f"/api/runs/{match.group(1)}").json()
+    assert run["config"]["hidden_layers"] == [9, 7]
+    assert run["config"]["dataset"]["kind"] == "circle"
+    assert run["config"]["dataset"]["n_samples"] == 100
+    assert (run["status"], run["epoch"]) == ("created", 0)

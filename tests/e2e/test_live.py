@@ -12,6 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support import wait_until
+
 pytestmark = pytest.mark.e2e
 
 MakeRun = Callable[..., dict[str, Any]]
@@ -104,17 +106,17 @@ def parse_prediction(text: str) -> tuple[list[float], list[float], int | None]:
     return inputs, outputs, int(match["label"]) if match["label"] is not None else None
 
 
-def check_prediction(page: Page, api: httpx.Client, run_id: str) -> int | None:
+def check_prediction(page: Page, api: httpx.Client, run_id: str, n_inputs: int = 2) -> None:
     """The page's prediction equals POST /predict for the inputs the page used."""
     result = page.locator("#predict-result")
-    expect(result).to_have_text(re.compile(rf"^\({NUMBER}, {NUMBER}\) → "))
-    x = [float(page.locator(f"#predict-x{i}").input_value()) for i in range(2)]
+    numbers = ", ".join([NUMBER] * n_inputs)
+    expect(result).to_have_text(re.compile(rf"^\({numbers}\) → "))
+    x = [float(page.locator(f"#predict-x{i}").input_value()) for i in range(n_inputs)]
     shown_x, shown_out, shown_label = parse_prediction(result.inner_text())
     assert shown_x == pytest.approx(x, rel=1e-3, abs=1e-12)
     truth = api.post(f"/api/runs/{run_id}/predict", json={"inputs": [x]}).json()
     assert shown_out == pytest.approx(truth["outputs"][0], rel=1e-3, abs=1e-6)
-    assert shown_label == truth["labels"][0]
-    return shown_label
+    assert shown_label == (truth["labels"][0] if "labels" in truth else None)
 
 
 def test_predict_by_clicking_the_output_map(
@@ -155,6 +157,106 @@ def test_predict_by_clicking_the_output_map(
     check_prediction(page, api, run["id"])
 
 
+def test_predict_on_a_regression_curve(page: Page, api: httpx.Client, make_run: MakeRun) -> None:
+    run = make_run(
+        name="sine",
+        dataset={"kind": "sine", "n_samples": 100},
+        hidden_layers=[8],
+        optimizer="adam",
+        learning_rate=0.01,
+        start=False,
+    )
+    assert api.post(f"/api/runs/{run['id']}/step", json={"epochs": 30}).status_code == 200
+    page.goto(f"/runs/{run['id']}")
+    stack = page.locator("#output-stack")
+    expect(stack).to_have_attribute("data-kind", "curve")
+    expect(page.locator("#output-heatmap path.prediction")).to_have_count(1)
+    expect(page.locator("#predict-x1")).to_have_count(0)
+    expect(page.locator("#train-accuracy")).to_have_count(0)  # regression: no accuracy
+
+    box = stack.bounding_box()
+    assert box is not None
+    stack.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.5})
+    lo = float(stack.get_attribute("data-x0") or "nan")
+    hi = float(stack.get_attribute("data-x1") or "nan")
+    expect(page.locator("#predict-x0")).not_to_have_value("0")
+    x0 = float(page.locator("#predict-x0").input_value())
+    assert x0 == pytest.approx(lo + 0.3 * (hi - lo), abs=0.02 * (hi - lo))
+    check_prediction(page, api, run["id"], n_inputs=1)
+
+
+def test_view_toggles_and_hover_survive_live_frames(
+    page: Page, api: httpx.Client, make_run: MakeRun
+) -> None:
+    run = make_run(name="toggles", **(PACED_RUN | {"max_epochs_per_second": 5}))
+    page.goto(f"/runs/{run['id']}")
+    epoch = page.locator("#epoch")
+    expect(page.locator("#status")).to_have_attribute("data-status", "running")
+    expect(page.locator("#loss-chart svg.chart-linear path.train")).to_have_count(1)
+
+    def next_frame() -> None:
+        seen = epoch.get_attribute("data-epoch") or ""
+        expect(epoch).not_to_have_attribute("data-epoch", seen)
+
+    # Each toggle only restyles; the swapped-in fragments keep following it.
+    toggles = {
+        "#loss-log": ("#loss-chart svg.chart-log", "#loss-chart svg.chart-linear"),
+        "#discretize": (
+            "#output-heatmap image.map-discrete",
+            "#output-heatmap image.map-continuous",
+        ),
+        "#weights-delta": ("#weights img.w-delta >> nth=0", "#weights img.w-now >> nth=0"),
+    }
+    for box, (shown, hidden) in toggles.items():
+        expect(page.locator(shown)).to_be_hidden()
+        expect(page.locator(hidden)).to_be_visible()
+        page.check(box)
+        expect(page.locator(shown)).to_be_visible()
+        expect(page.locator(hidden)).to_be_hidden()
+    test_points = page.locator("#output-points .pts.test circle").first
+    expect(test_points).to_be_hidden()
+    page.check("#show-test")
+    expect(test_points).to_be_visible()
+    next_frame()
+    for shown, hidden in toggles.values():
+        expect(page.locator(shown)).to_be_visible()
+        expect(page.locator(hidden)).to_be_hidden()
+    page.uncheck("#loss-log")
+
+    # Live frames keep replacing the hovered elements, so the mouse is moved to where
+    # they are (Playwright's hover() would retry on every detached element).
+    def move_to(selector: str) -> None:
+        box = page.locator(selector).bounding_box()
+        assert box is not None, selector
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    # Hovering the loss chart prints the nearest epoch's values under it.
+    move_to("#loss-chart svg.chart-linear")
+    expect(page.locator("#loss-readout")).to_have_text(
+        re.compile(rf"^epoch \d+ · train {NUMBER} · test {NUMBER}$")
+    )
+
+    # Hovering a hidden neuron shows its map over the output plot, kept across frames.
+    neuron = page.locator('#network g.neuron[data-key="2"]')
+    expect(neuron.locator("image")).to_have_count(1)
+    move_to('#network g.neuron[data-key="2"] rect.frame')
+    preview = page.locator("#neuron-preview")
+    expect(preview).to_be_visible()
+    next_frame()
+    expect(preview).to_be_visible()
+    # Once the weights stop changing, the preview is the hovered neuron's latest map.
+    assert api.post(f"/api/runs/{run['id']}/stop").json()["status"] == "stopped"
+    expect(page.locator("#status")).to_have_attribute("data-status", "stopped")
+    image = neuron.locator("image")
+    wait_until(
+        lambda: preview.get_attribute("src") == image.get_attribute("href"),
+        timeout=20,
+        what="the neuron preview to show the neuron's final map",
+    )
+    move_to("#run-name")
+    expect(preview).to_be_hidden()
+
+
 def test_live_learning_rate_and_speed_change(
     page: Page, api: httpx.Client, make_run: MakeRun
 ) -> None:
@@ -190,6 +292,7 @@ def test_live_learning_rate_and_speed_change(
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="UI bug: #learning-rate has max=10 and htmx validates the form before sending, "
     "so 11 is silently dropped: no request, no message, the box shows 11, the run keeps its rate",
 )
@@ -202,11 +305,12 @@ def test_learning_rate_above_the_maximum_is_reported(
     expect(rate).to_have_value("0.03")
     rate.fill("11")
     rate.press("Tab")
-    expect(page.locator("#control-feedback")).to_have_attribute("data-error", "true", timeout=5000)
+    expect(page.locator("#control-feedback")).to_have_attribute("data-error", "true", timeout=3000)
 
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="UI bug: Enter in #learning-rate submits form.live-settings natively (its only "
     "text-like field, no submit handler): the page reloads as GET /runs/{id}?learning_rate=...",
 )
@@ -221,7 +325,7 @@ def test_enter_in_the_learning_rate_box_stays_on_the_page(
     expect(rate).to_have_value("0.03")
     rate.fill("0.2")
     rate.press("Enter")
-    expect(page.locator("#control-feedback")).to_contain_text("learning rate 0.2", timeout=5000)
+    expect(page.locator("#control-feedback")).to_contain_text("learning rate 0.2", timeout=3000)
     assert api_run(api, run["id"])["config"]["learning_rate"] == 0.2
     assert documents == []
 
