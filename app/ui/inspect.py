@@ -26,8 +26,8 @@ router = APIRouter(include_in_schema=False)
 
 SVG_MAX = 16  # matrices up to this many rows and columns are drawn cell by cell
 TEXT_MAX = 6  # ... and up to this size with their values written in the cells
-CELL = 22  # px per SVG cell (CELL_W by CELL_H when values are written in)
-CELL_W, CELL_H = 60, 26  # CELL_H is the pitch of a vector's cells, so rows line up
+CELL = 26  # px per SVG cell: the pitch of vector cells, so rows of W line up with z
+CELL_W, CELL_H = 60, 26  # a cell with its value written in
 VECTOR_ROWS = 16  # a vector is a column; longer ones wrap into side-by-side columns
 
 SUPERSCRIPTS = str.maketrans("0123456789L", "⁰¹²³⁴⁵⁶⁷⁸⁹ᴸ")
@@ -39,13 +39,25 @@ NAMES = {
     "linear": "id",
     "softmax": "softmax",
 }
+# f' as the trainer takes it: (name, value) with {a}, {a2} (a squared), {z} filled per layer
 DERIVATIVES = {
-    "sigmoid": "σ′(z) = a ⊙ (1 − a)",
-    "tanh": "tanh′(z) = 1 − a²",
-    "relu": "ReLU′(z) = 1 where z > 0, else 0",
-    "leaky_relu": "LeakyReLU′(z) = 1 where z > 0, else 0.01",
-    "linear": "id′(z) = 1",
+    "sigmoid": ("σ′", "{a} ⊙ (1 − {a})"),
+    "tanh": ("tanh′", "1 − {a2}"),
+    "relu": ("ReLU′", "1 where {z} > 0, else 0"),
+    "leaky_relu": ("LeakyReLU′", "1 where {z} > 0, else 0.01"),
+    "linear": ("id′", "1"),
 }
+
+
+def derivative_text(activation: str, layer: int | None = None) -> str:
+    """'σ′(z) = a ⊙ (1 − a)', or with layer l: 'σ′(z⁽ˡ⁾) = a⁽ˡ⁾ ⊙ (1 − a⁽ˡ⁾)'."""
+    name, value = DERIVATIVES[activation]
+    if layer is None:
+        z, a, a2 = "z", "a", "a²"
+    else:
+        z, a = f"z{sup(layer)}", f"a{sup(layer)}"
+        a2 = f"({a})²"
+    return f"{name}({z}) = " + value.format(a=a, a2=a2, z=z)
 
 
 def sup(layer: int | str) -> str:
@@ -178,7 +190,9 @@ def loss_equations(loss: str, output: str) -> dict[str, str]:
             e = "E = −(1/n) Σ y · log ŷ"
         return {
             "loss": e,
-            "dE": f"∂E/∂a{L} ⊙ {NAMES[output]}′(z{L}) collapses to",
+            "chain": f"∂E/∂a{L} ⊙ σ′(z{L})"
+            if output == "sigmoid"
+            else f"softmax′(z{L})ᵀ ∂E/∂a{L} (the softmax Jacobian)",
             "delta": f"δ{L} = (ŷ − y) / n",
             "fused": "yes",
         }
@@ -186,8 +200,8 @@ def loss_equations(loss: str, output: str) -> dict[str, str]:
     if output == "softmax":  # softmax's Jacobian is not diagonal
         delta = f"δ{L} = a{L} ⊙ (∂E/∂a{L} − (∂E/∂a{L} · a{L}))"
     else:
-        delta = f"δ{L} = ∂E/∂a{L} ⊙ {DERIVATIVES[output].split(' = ')[0].replace('(z)', f'(z{L})')}"
-    return {"loss": "E = (1/(n·k)) Σ (ŷ − y)²", "dE": d_e, "delta": delta, "fused": ""}
+        delta = f"δ{L} = ∂E/∂a{L} ⊙ {DERIVATIVES[output][0]}(z{L})"
+    return {"loss": "E = (1/(n·k)) Σ (ŷ − y)²", "dE": d_e, "delta": delta, "fused": "", "chain": ""}
 
 
 def _derivative(activation: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -251,10 +265,9 @@ def inspect_context(run: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]
         }
         if l_ < n_layers:
             z, a = _as_array(s_layers[i]["z"]), _as_array(s_layers[i]["a"])
-            entry["df"] = vector(f"{fname}′(z{sup(l_)})", _derivative(f, z, a), n_out)
-            entry["df_text"] = (
-                DERIVATIVES[f].replace("(z)", f"(z{sup(l_)})").replace(" a", f" a{sup(l_)}")
-            )
+            entry["df"] = vector(f"{DERIVATIVES[f][0]}(z{sup(l_)})", _derivative(f, z, a), n_out)
+            entry["df_text"] = derivative_text(f, l_)
+            entry["df_name"] = f"{DERIVATIVES[f][0]}(z{sup(l_)})"
             nxt = step["layers"][l_]
             w_t = _as_array(nxt["weights"]).T
             entry["w_next_t"] = matrix(
@@ -296,7 +309,7 @@ def inspect_context(run: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]
         "wide": any(entry["truncated"] for entry in layers),
         "bias": step["layers"][0]["biases"] is not None,
         "penalty": any(entry["penalty"] for entry in layers),
-        "hidden_derivative": DERIVATIVES.get(act, ""),
+        "hidden_derivative": derivative_text(act) if n_layers > 1 else "",
     }
 
 
@@ -323,8 +336,9 @@ async def _context(request: Request, run_id: str) -> dict[str, Any]:
     except ProblemError as exc:
         if exc.status_code != 422:
             raise
-        # A sample past the end of a (smaller, last) batch: show the batch's first row.
-        note = exc.detail
+        # Out of range (e.g. a sample past the end of the shorter last batch): fall back.
+        fallback = "its first sample" if exc.field == "sample" else "batch 0"
+        note = f"{exc.detail}: showing {fallback} instead"
         step = await manager.inspect(run_id, batch if exc.field == "sample" else 0, 0)
     return inspect_context(run, step) | {"note": note}
 
