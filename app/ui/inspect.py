@@ -206,10 +206,9 @@ def loss_equations(loss: str, output: str) -> dict[str, str]:
 
 def _derivative(activation: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     """f′(z) elementwise, the way the trainer takes it (from a where that is cheaper)."""
-    if activation == "sigmoid":
-        return a * (1 - a)
-    if activation == "tanh":
-        return 1 - a * a
+    if activation in ("sigmoid", "tanh"):
+        out: np.ndarray = a * (1 - a) if activation == "sigmoid" else 1 - a * a
+        return out
     if activation == "relu":
         return (z > 0).astype(np.float64)
     if activation == "leaky_relu":
