@@ -45,6 +45,14 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The OpenAPI fuzzer at length: many examples per operation, schemathesis' coverage
+# phase (every boundary value), and known deviations counted as failures. `make test`
+# runs the same test with 30 examples per operation.
+FUZZ_EXAMPLES ?= 500
+fuzz: install
+	BACKPROP_LIVE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BACKPROP_LIVE_FUZZ_STRICT=1 \
+		$(BIN)/python -m pytest tests/reliability/test_fuzz.py -o timeout=3600 $(PYTEST_ARGS)
+
 $(VENV)/.bench-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
