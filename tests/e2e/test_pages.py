@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.e2e.browser import PageProblems, screenshot_path
 from tests.support import LiveServer
@@ -80,6 +80,18 @@ def descent_x(page: Page) -> float:
     return float(match.group(1))
 
 
+def pause_descent(page: Page) -> None:
+    """Pause playback just after a frame arrived (the next one is 600 ms away).
+
+    Pausing while a frame request is in flight loses against that frame (see
+    test_descent_pause_wins_over_a_frame_in_flight), so the click waits for one.
+    """
+    with page.expect_response(lambda r: "/ui/descent/frame" in r.url and "play=1" in r.url):
+        pass
+    page.click("#descent-play")
+    expect(page.locator("#descent-play")).to_have_attribute("aria-label", "Play")
+
+
 def test_descent_page_steps_plays_and_judges_the_rate(page: Page) -> None:
     page.goto("/descent")
     count, verdict = page.locator("#descent-step-count"), page.locator("#descent-verdict")
@@ -100,8 +112,7 @@ def test_descent_page_steps_plays_and_judges_the_rate(page: Page) -> None:
     play.click()
     expect(play).to_have_attribute("aria-label", "Pause")
     expect(count).to_have_text(re.compile(r"^(?:[7-9]|[1-3]\d|40)$"))
-    play.click()
-    expect(page.locator("#descent-play")).to_have_attribute("aria-label", "Play")
+    pause_descent(page)
     expect(verdict).to_have_text("descending")  # still far away: slow convergence
     assert abs(descent_x(page) + 2) > 0.5
 
@@ -113,16 +124,58 @@ def test_descent_page_steps_plays_and_judges_the_rate(page: Page) -> None:
     expect(page.locator("#descent-lr-1_05")).to_have_class(re.compile(r"\bactive\b"))
     expect(page.locator("#descent-lr")).to_have_value("1.05")
     expect(verdict).to_contain_text("diverging")
-    page.locator("#descent-play").click()
-    expect(page.locator("#descent-play")).to_have_attribute("aria-label", "Play")
+    pause_descent(page)
     assert abs(descent_x(page) + 2) > 4
 
     # lr 0.5 is exactly one step to the minimum of (x + 2)².
     page.click("#descent-lr-0_5")
     expect(verdict).to_have_text("converged")
     assert descent_x(page) == pytest.approx(-2.0, abs=1e-3)
-    page.locator("#descent-play").click()
-    expect(page.locator("#descent-play")).to_have_attribute("aria-label", "Play")
+    pause_descent(page)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="UI bug: a playing frame's request still in flight when Pause is clicked swaps in "
+    "after the paused frame (htmx swaps responses of detached elements; no hx-sync on "
+    "#descent-frame), so playback resumes",
+)
+def test_descent_pause_wins_over_a_frame_in_flight(page: Page) -> None:
+    held: list[Route] = []
+
+    def hold_autoplay(route: Route) -> None:
+        # Hold the frame requests playback makes on its own (step 2 on); let clicks through.
+        step = re.search(r"[?&]step=(\d+)", route.request.url)
+        if "play=1" in route.request.url and step is not None and int(step.group(1)) >= 2:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/ui/descent/frame?*", hold_autoplay)
+    page.goto("/descent")
+    count, play = page.locator("#descent-step-count"), page.locator("#descent-play")
+    with page.expect_request(lambda r: "step=2" in r.url and "play=1" in r.url):
+        play.click()
+    expect(count).to_have_text("1")
+    with page.expect_response(lambda r: "play=0" in r.url):
+        play.click()  # pause, while the frame of step 2 is in flight
+    expect(play).to_have_attribute("aria-label", "Play")
+    assert len(held) == 1
+
+    with page.expect_event("requestfinished", lambda r: "step=2" in r.url):
+        held[0].continue_()
+    # The late frame must not take over: still paused at step 1. (Waiting for the wrong
+    # outcome returns at once when it happens; otherwise it gives the swap 2 s.)
+    try:
+        expect(count).to_have_text("2", timeout=2000)
+    except AssertionError:
+        resumed = False
+    else:
+        resumed = True
+    assert not resumed, "the late frame took over: the page plays again from step 2"
+    expect(play).to_have_attribute("aria-label", "Play")
+    expect(page.locator("#descent-frame div[hx-trigger]")).to_have_count(0)
 
 
 def overflow(page: Page) -> tuple[int, int]:
