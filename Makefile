@@ -66,6 +66,7 @@ BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 bench: install $(VENV)/.bench-installed
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_trainer.py
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_serving.py
+	$(BENCH_ENV) $(BIN)/python benchmarks/bench_load.py
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_playground.py
 
 clean:
