@@ -224,6 +224,17 @@
     predict(form);
   });
 
+  // ------------------------------------------------------------ stale responses
+  // htmx still swaps the response of an element that a newer swap has removed. For the
+  // descent page's autoplay that means a frame in flight when Pause (or a new rate) is
+  // clicked would take over again; such elements carry data-drop-if-detached.
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    var elt = ev.detail.requestConfig && ev.detail.requestConfig.elt;
+    if (elt && elt.hasAttribute("data-drop-if-detached") && !elt.isConnected) {
+      ev.detail.shouldSwap = false;
+    }
+  });
+
   function setInput(i, v) {
     var input = document.getElementById("predict-x" + i);
     if (input) input.value = (+v.toPrecision(4)).toString();

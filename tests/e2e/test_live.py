@@ -290,12 +290,6 @@ def test_live_learning_rate_and_speed_change(
     assert api_run(api, run["id"])["status"] == "running"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="UI bug: #learning-rate has max=10 and htmx validates the form before sending, "
-    "so 11 is silently dropped: no request, no message, the box shows 11, the run keeps its rate",
-)
 def test_learning_rate_above_the_maximum_is_reported(
     page: Page, api: httpx.Client, make_run: MakeRun
 ) -> None:
@@ -308,12 +302,6 @@ def test_learning_rate_above_the_maximum_is_reported(
     expect(page.locator("#control-feedback")).to_have_attribute("data-error", "true", timeout=3000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="UI bug: Enter in #learning-rate submits form.live-settings natively (its only "
-    "text-like field, no submit handler): the page reloads as GET /runs/{id}?learning_rate=...",
-)
 def test_enter_in_the_learning_rate_box_stays_on_the_page(
     page: Page, api: httpx.Client, make_run: MakeRun
 ) -> None:

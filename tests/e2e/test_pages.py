@@ -134,13 +134,6 @@ def test_descent_page_steps_plays_and_judges_the_rate(page: Page) -> None:
     pause_descent(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="UI bug: a playing frame's request still in flight when Pause is clicked swaps in "
-    "after the paused frame (htmx swaps responses of detached elements; no hx-sync on "
-    "#descent-frame), so playback resumes",
-)
 def test_descent_pause_wins_over_a_frame_in_flight(page: Page) -> None:
     held: list[Route] = []
 
