@@ -12,7 +12,8 @@ same length:
 
 Reported: the 8 runs' total epochs/s and its ratio to the no-viewer window,
 ``/api/health`` latency p50/p99 (a probe every ~5 ms on a keep-alive
-connection), `epoch` frames/s per viewer, and the exactly-once check: after
+connection), `epoch` frames/s per viewer, the CPU use of the server process and of
+the viewers' process, and the exactly-once check: after
 the window the viewed run is stopped; every viewer must then hold the metrics
 of epochs 1..final exactly once, in order, before its `stopped` status event.
 
@@ -187,16 +188,27 @@ class Window:
     epochs_per_s: float
     health_p50_ms: float
     health_p99_ms: float
+    server_cpu: float  # CPU seconds per second of the server process (workers excluded)
+    viewers_cpu: float | None = None  # ... of the viewers' process
     frames_per_viewer: list[float] | None = None
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def epochs_of(client: httpx.Client, run_ids: list[str]) -> int:
     return sum(client.get(f"/api/runs/{rid}").json()["epoch"] for rid in run_ids)
 
 
-def measure(client: httpx.Client, run_ids: list[str], seconds: float, frames: Any) -> Window:
+def measure(client: httpx.Client, run_ids: list[str], seconds: float, frames: Any,
+            server_pid: int, viewers_pid: int | None) -> Window:  # fmt: skip
     time.sleep(1.0)  # warm-up: workers started, first frames out
     frames0 = frames() if frames else None
+    server0 = cpu_seconds(server_pid)
+    viewers0 = cpu_seconds(viewers_pid) if viewers_pid else 0.0
     epochs0, t0 = epochs_of(client, run_ids), time.perf_counter()
     latencies: list[float] = []
     while time.perf_counter() - t0 < seconds:
@@ -206,6 +218,8 @@ def measure(client: httpx.Client, run_ids: list[str], seconds: float, frames: An
         time.sleep(0.005)  # a probe, not a load generator
     elapsed = time.perf_counter() - t0
     epochs = epochs_of(client, run_ids) - epochs0
+    server_cpu = (cpu_seconds(server_pid) - server0) / elapsed
+    viewers_cpu = (cpu_seconds(viewers_pid) - viewers0) / elapsed if viewers_pid else None
     per_viewer = None
     if frames0 is not None:
         per_viewer = [(b - a) / elapsed for a, b in zip(frames0, frames(), strict=True)]
@@ -214,6 +228,8 @@ def measure(client: httpx.Client, run_ids: list[str], seconds: float, frames: An
         epochs_per_s=epochs / elapsed,
         health_p50_ms=1000 * statistics.median(latencies),
         health_p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        server_cpu=server_cpu,
+        viewers_cpu=viewers_cpu,
         frames_per_viewer=per_viewer,
     )
 
@@ -227,12 +243,12 @@ def create_runs(client: httpx.Client, k: int) -> list[str]:
     return ids
 
 
-def scenario(url: str, client: httpx.Client, args: argparse.Namespace) -> dict[str, Any]:
+def scenario(url: str, pid: int, client: httpx.Client, args: argparse.Namespace) -> dict[str, Any]:
     # 1. no viewers
     run_ids = create_runs(client, args.runs)
     for rid in run_ids:
         client.post(f"/api/runs/{rid}/start").raise_for_status()
-    quiet = measure(client, run_ids, args.seconds, None)
+    quiet = measure(client, run_ids, args.seconds, None, pid, None)
     for rid in run_ids:
         client.delete(f"/api/runs/{rid}")
 
@@ -252,7 +268,7 @@ def scenario(url: str, client: httpx.Client, args: argparse.Namespace) -> dict[s
 
     for rid in run_ids:
         client.post(f"/api/runs/{rid}/start").raise_for_status()
-    viewed = measure(client, run_ids, args.seconds, frames)
+    viewed = measure(client, run_ids, args.seconds, frames, pid, process.pid)
     final_epoch = client.post(f"/api/runs/{run_ids[0]}/stop").json()["epoch"]
     parent.send(("finish", final_epoch))
     if not parent.poll(FINISH_TIMEOUT + 30):
@@ -272,15 +288,16 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"| viewers of run 1 | {args.runs} runs: total epochs/s | vs no viewers "
         "| /api/health p50 ms | p99 ms | frames/s per viewer (mean, min-max) "
-        "| viewers with every epoch exactly once |",
-        "|---:|---:|---:|---:|---:|---|---|",
+        "| viewers with every epoch exactly once | server CPU | viewers' CPU |",
+        "|---:|---:|---:|---:|---:|---|---|---:|---:|",
         f"| 0 | {quiet.epochs_per_s:.0f} | 1.00x | {quiet.health_p50_ms:.2f} "
-        f"| {quiet.health_p99_ms:.2f} | — | — |",
+        f"| {quiet.health_p99_ms:.2f} | — | — | {100 * quiet.server_cpu:.0f} % | — |",
         f"| {args.viewers} | {viewed.epochs_per_s:.0f} "
         f"| {viewed.epochs_per_s / quiet.epochs_per_s:.2f}x | {viewed.health_p50_ms:.2f} "
         f"| {viewed.health_p99_ms:.2f} | {statistics.mean(per_viewer):.1f} "
         f"({min(per_viewer):.1f}-{max(per_viewer):.1f}) "
-        f"| {exact}/{len(result['viewers'])} (epochs 1-{result['final_epoch']}) |",
+        f"| {exact}/{len(result['viewers'])} (epochs 1-{result['final_epoch']}) "
+        f"| {100 * viewed.server_cpu:.0f} % | {100 * (viewed.viewers_cpu or 0):.0f} % |",
     ]
     bad = [r for r in result["viewers"] if not r[0]]
     if bad:
@@ -299,10 +316,10 @@ def main() -> int:
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        server(Path(tmp) / "load.db", args.runs, args.viewers) as (url, _pid),
+        server(Path(tmp) / "load.db", args.runs, args.viewers) as (url, pid),
         httpx.Client(base_url=url, timeout=30) as client,
     ):
-        result = scenario(url, client, args)
+        result = scenario(url, pid, client, args)
     load = os.getloadavg()[0]
     sys.stdout.write(
         f"backprop-live load scenario — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "

@@ -14,6 +14,7 @@ of stopping at 404.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ KNOWN_DEVIATIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/runs"): ("AcceptedNegativeData",),
     # The `custom` kind's `task` is null in the catalog; the schema says it is a string.
     ("GET", "/api/datasets"): ("JsonSchemaError",),
+    # `?since=` beyond 2**63 on a run without a live hub reaches SQLite: OverflowError, 500.
+    ("GET", "/api/runs/{run_id}/metrics"): ("ServerError", "UndefinedStatusCode"),
 }
 
 
@@ -102,7 +105,9 @@ def test_api_conforms_to_its_schema(
     case: schemathesis.Case, fuzz_server: LiveServer, http: httpx.Client
 ) -> None:
     run_id = None
-    if "run_id" in (case.path_parameters or {}) and hash(repr(case.body)) % 2 == 0:
+    # A stable coin (not hash(), which is salted per process): the same choice every run.
+    coin = zlib.crc32(repr((case.body, case.query)).encode()) % 2
+    if "run_id" in (case.path_parameters or {}) and coin == 0:
         run_id = http.post("/api/runs", json={**TINY_RUN, "start": False}).json()["id"]
         case.path_parameters = {**case.path_parameters, "run_id": run_id}
     try:
@@ -151,5 +156,19 @@ def test_patch_accepts_what_its_schema_allows(http: httpx.Client) -> None:
         if any(option.get("type") == "null" for option in epochs.get("anyOf", [])):
             response = http.patch(f"/api/runs/{run['id']}", json={"epochs": None})
             assert response.status_code == 200, response.text
+    finally:
+        http.delete(f"/api/runs/{run['id']}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RunManager.metrics passes `since` beyond 2**63 to SQLite (OverflowError -> 500); "
+    "fix: clamp it, or bound the query parameter",
+)
+def test_metrics_since_beyond_64_bits_is_not_a_server_error(http: httpx.Client) -> None:
+    run = http.post("/api/runs", json={**TINY_RUN, "start": False}).json()
+    try:
+        response = http.get(f"/api/runs/{run['id']}/metrics", params={"since": str(10**30)})
+        assert response.status_code in (200, 422), response.text
     finally:
         http.delete(f"/api/runs/{run['id']}")
