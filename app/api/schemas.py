@@ -82,7 +82,8 @@ class Prediction(BaseModel):
 
 class DatasetInfo(BaseModel):
     kind: str
-    task: Literal["classification", "regression"]
+    # null for `custom`: its task is part of the data
+    task: Literal["classification", "regression"] | None
     n_inputs: int | None
     n_outputs: int | None
     parameters: dict[str, dict[str, Any]]

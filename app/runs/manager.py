@@ -36,8 +36,8 @@ from app.nn.datasets import DatasetError, dataset_defaults, dataset_to_json, mak
 from app.nn.network import MLP, count_params, param_views
 from app.nn.training import resolve_head
 from app.runs.broadcast import MetricsHistory, RunHub
-from app.runs.step_inspector import StepInputs, inspect_step
 from app.runs.models import (
+    MAX_EPOCHS,
     MAX_FEATURES,
     MAX_PARAMS,
     MAX_PREDICT_ROWS,
@@ -50,6 +50,7 @@ from app.runs.models import (
     RunView,
     finite_or_none,
 )
+from app.runs.step_inspector import StepInputs, inspect_step
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
 from app.storage.store import Checkpoint, MetricRow, Store
@@ -211,7 +212,8 @@ class RunManager:
     def metrics(self, run_id: str, since: int = 0) -> dict[str, list[Any]]:
         """API.md columnar metrics of epochs > since, plus `grad_norms` (per epoch, per layer)."""
         run = self._get(run_id)
-        since = max(0, int(since))
+        # Beyond any epoch, and within SQLite's 64-bit integers.
+        since = min(max(0, int(since)), MAX_EPOCHS)
         if run.hub is not None:
             return run.hub.history.slice(since)
         # No live hub (the run is idle): read the store without loading weights.
@@ -445,22 +447,26 @@ class RunManager:
                 )
             if not changes:
                 return self._view(run)
-            run.config.update(changes)
-            forward = {k: v for k, v in changes.items() if k != "name"}
-            if run.worker is not None and forward:
-                _send(run.worker.conn, ("set", forward))
-            if run.status == RunStatus.completed and run.config["epochs"] > run.epoch:
-                run.status, run.message = RunStatus.stopped, None
-            run.updated_at = _now()
+            # Stored first: a change the database refuses (503) changes nothing.
+            config = {**run.config, **changes}
+            status, message = run.status, run.message
+            if status == RunStatus.completed and config["epochs"] > run.epoch:
+                status, message = RunStatus.stopped, None
+            updated_at = _now()
             await self._db(
                 self.store.update_run,
                 run.id,
-                name=run.config["name"],
-                config=_stored_config(run),
-                status=str(run.status),
-                message=run.message,
-                updated_at=run.updated_at.isoformat(),
+                name=config["name"],
+                config=_stored_config(run, config),
+                status=str(status),
+                message=message,
+                updated_at=updated_at.isoformat(),
             )
+            run.config = config
+            run.status, run.message, run.updated_at = status, message, updated_at
+            forward = {k: v for k, v in changes.items() if k != "name"}
+            if run.worker is not None and forward:
+                _send(run.worker.conn, ("set", forward))
             if run.hub is not None:
                 run.hub.set_view(self._view(run))
             return self._view(run)
@@ -747,8 +753,24 @@ class RunManager:
         worker = _Worker(process=process, conn=parent_conn, target=target)
         worker.done = loop.create_future()
         run.worker = worker  # counts against the cap from now on
+        updated_at = _now()
+        before = {"status": str(run.status), "message": run.message}
         try:
-            await asyncio.to_thread(process.start)
+            # Stored before the worker starts: a database that refuses the write (503)
+            # must not leave a run training that the API says did not start.
+            await self._db(
+                self.store.update_run,
+                run.id,
+                status=str(RunStatus.running),
+                message=None,
+                updated_at=updated_at.isoformat(),
+            )
+            try:
+                await asyncio.to_thread(process.start)
+            except BaseException:
+                with contextlib.suppress(StorageError):
+                    await self._db(self.store.update_run, run.id, **before)
+                raise
         except BaseException:
             run.worker = None
             worker.done.set_result(None)
@@ -763,17 +785,10 @@ class RunManager:
             daemon=True,
         )
         worker.thread.start()
-        run.status, run.message, run.updated_at = RunStatus.running, None, _now()
+        run.status, run.message, run.updated_at = RunStatus.running, None, updated_at
         task = asyncio.create_task(self._supervise(run, worker), name=f"run-{run.id}-supervisor")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        await self._db(
-            self.store.update_run,
-            run.id,
-            status=str(run.status),
-            message=None,
-            updated_at=run.updated_at.isoformat(),
-        )
         hub.set_view(self._view(run))
         return worker
 
@@ -960,9 +975,10 @@ def _task_count() -> int:
         return -1
 
 
-def _stored_config(run: _Run) -> dict[str, Any]:
-    """The public config plus what a restart needs without rebuilding the dataset."""
-    return {**run.config, "_layer_sizes": run.layer_sizes, "_task": run.task}
+def _stored_config(run: _Run, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The public config (the run's, or `config`) plus what a restart needs without
+    rebuilding the dataset."""
+    return {**(config or run.config), "_layer_sizes": run.layer_sizes, "_task": run.task}
 
 
 def _no_metrics() -> dict[str, float | None]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from app.runs.errors import ProblemError
 
@@ -140,12 +140,21 @@ class RunCreate(BaseModel):
     epochs: int = Field(1000, ge=1, le=MAX_EPOCHS)
     l1: float = Field(0.0, ge=0)
     l2: float = Field(0.0, ge=0)
-    use_bias: bool = True
+    use_bias: StrictBool = True
     init: Init = "xavier"
     seed: int = Field(0, ge=0)
     dtype: DType = "float32"
     max_epochs_per_second: float | None = Field(None, gt=0)
-    start: bool = True
+    start: StrictBool = True
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """JSON schema of an optional field that may be omitted but not be null."""
+    options = [o for o in schema.pop("anyOf", []) if o.get("type") != "null"]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
 
 
 class RunPatch(BaseModel):
@@ -156,9 +165,10 @@ class RunPatch(BaseModel):
     """
 
     model_config = _STRICT
-    name: str | None = Field(None, max_length=80)
-    learning_rate: float | None = Field(None, gt=0, le=10)
-    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
+    # These may be left out but not be null (see _no_null), and the schema says so.
+    name: str | None = Field(None, max_length=80, json_schema_extra=_not_nullable)
+    learning_rate: float | None = Field(None, gt=0, le=10, json_schema_extra=_not_nullable)
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS, json_schema_extra=_not_nullable)
     max_epochs_per_second: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")

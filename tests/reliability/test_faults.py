@@ -312,12 +312,6 @@ def test_read_only_database_is_503_and_reads_still_work(client: TestClient) -> N
     assert client.post(f"/api/runs/{kept['id']}/step", json={"epochs": 2}).json()["epoch"] == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RunManager.patch applies the change in memory (config, worker) before the store "
-    "write; when the write fails (503) the change is visible anyway and lost on restart. "
-    "Fix: write first, then apply.",
-)
 def test_a_patch_refused_by_the_store_changes_nothing(client: TestClient) -> None:
     kept = client.post("/api/runs", json={**TINY_RUN, "start": False}).json()
     with read_only(client.app.state.store):
@@ -325,12 +319,6 @@ def test_a_patch_refused_by_the_store_changes_nothing(client: TestClient) -> Non
     assert client.get(f"/api/runs/{kept['id']}").json()["name"] == kept["name"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RunManager._launch starts the worker and marks the run running before the "
-    "store write; when that write fails the client gets 503, yet the step runs to its end "
-    "(a retry then gets 409). Fix: write the status first, or undo the launch on failure.",
-)
 def test_a_step_refused_by_the_store_does_not_train(client: TestClient) -> None:
     kept = client.post("/api/runs", json={**TINY_RUN, "epochs": 10, "start": False}).json()
     client.post(f"/api/runs/{kept['id']}/step", json={"epochs": 3})

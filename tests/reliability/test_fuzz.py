@@ -4,7 +4,7 @@ schema-violating requests refused.
 
 `make test` runs a bounded number of examples per operation (derandomized: the
 same ones every run); `make fuzz` sets BACKPROP_LIVE_FUZZ_EXAMPLES much higher
-and BACKPROP_LIVE_FUZZ_STRICT=1 (known deviations below count as failures).
+and BACKPROP_LIVE_FUZZ_STRICT=1 (adds the coverage phase: every boundary value of every field).
 The SSE endpoint is left out (a stream never ends; tests/api/test_events.py and
 test_bad_input.py cover its inputs). Operations on a run get a real run half of
 the time (a fresh one per example), so that bodies reach the run logic instead
@@ -24,7 +24,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
-from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
 
 from app.config import Settings
@@ -44,18 +43,6 @@ EXCLUDED_CHECKS = [
     # data checks, `epochs` below the current epoch. A schema-valid body may be 422.
     positive_data_acceptance,
 ]
-
-# Deviations found by this fuzzer and reported, not yet fixed (owner: app/api/schemas.py,
-# app/runs/models.py). Tolerated in `make test`; `make fuzz` (strict) fails on them.
-# Each also has a direct test below, marked xfail(strict=True), that flips once fixed.
-KNOWN_DEVIATIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    # `"start": 0` is accepted as false (pydantic's lax bool); the schema says boolean.
-    ("POST", "/api/runs"): ("AcceptedNegativeData",),
-    # The `custom` kind's `task` is null in the catalog; the schema says it is a string.
-    ("GET", "/api/datasets"): ("JsonSchemaError",),
-    # `?since=` beyond 2**63 on a run without a live hub reaches SQLite: OverflowError, 500.
-    ("GET", "/api/runs/{run_id}/metrics"): ("ServerError", "UndefinedStatusCode"),
-}
 
 
 def _openapi() -> dict[str, Any]:
@@ -86,12 +73,7 @@ def http(fuzz_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 def _validate(case: schemathesis.Case, base_url: str) -> None:
-    try:
-        case.call_and_validate(base_url=base_url, timeout=60, excluded_checks=EXCLUDED_CHECKS)
-    except FailureGroup as group:
-        known = () if STRICT else KNOWN_DEVIATIONS.get((case.method.upper(), case.path), ())
-        if not all(type(failure).__name__ in known for failure in group.exceptions):
-            raise
+    case.call_and_validate(base_url=base_url, timeout=60, excluded_checks=EXCLUDED_CHECKS)
 
 
 @schema.parametrize()
@@ -128,7 +110,6 @@ def _component(name: str) -> dict[str, Any]:
     return component
 
 
-@pytest.mark.xfail(strict=True, reason="pydantic lax mode takes 0/1 for booleans (models.py)")
 def test_start_must_be_a_boolean(http: httpx.Client) -> None:
     response = http.post("/api/runs", json={**TINY_RUN, "start": 0})
     if response.status_code == 201:
@@ -136,9 +117,6 @@ def test_start_must_be_a_boolean(http: httpx.Client) -> None:
     assert response.status_code == 422
 
 
-@pytest.mark.xfail(
-    strict=True, reason="DatasetInfo.task is a non-null enum, but `custom` has task null"
-)
 def test_dataset_catalog_matches_its_schema(http: httpx.Client) -> None:
     task = _component("DatasetInfo")["properties"]["task"]
     allowed = task.get("enum") or [v for o in task.get("anyOf", []) for v in o.get("enum", [None])]
@@ -146,9 +124,6 @@ def test_dataset_catalog_matches_its_schema(http: httpx.Client) -> None:
         assert dataset["task"] in allowed, dataset["kind"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="RunPatch's schema allows `epochs: null`, the validator refuses it"
-)
 def test_patch_accepts_what_its_schema_allows(http: httpx.Client) -> None:
     run = http.post("/api/runs", json={**TINY_RUN, "start": False}).json()
     try:
@@ -160,11 +135,6 @@ def test_patch_accepts_what_its_schema_allows(http: httpx.Client) -> None:
         http.delete(f"/api/runs/{run['id']}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RunManager.metrics passes `since` beyond 2**63 to SQLite (OverflowError -> 500); "
-    "fix: clamp it, or bound the query parameter",
-)
 def test_metrics_since_beyond_64_bits_is_not_a_server_error(http: httpx.Client) -> None:
     run = http.post("/api/runs", json={**TINY_RUN, "start": False}).json()
     try:
