@@ -27,10 +27,7 @@ import asyncio
 import multiprocessing
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +40,10 @@ from typing import Any
 import httpx
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_serving import cpu_seconds, epochs_of
+from bench_serving import server as serving_server
+
 RUN = {
     "dataset": {"kind": "spiral"},
     "hidden_layers": [8, 8],
@@ -56,47 +56,10 @@ FINISH_TIMEOUT = 60.0  # seconds for every viewer to see the viewed run's `stopp
 
 @contextmanager
 def server(db: Path, runs: int, viewers: int) -> Iterator[tuple[str, int]]:
-    # A port, not an inherited socket (`uvicorn --fd`): uvicorn wraps an fd as
-    # AF_UNIX, so asyncio leaves Nagle on and every response waits ~40 ms for an ACK.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "BACKPROP_LIVE_DB": str(db),
-        "BACKPROP_LIVE_MAX_RUNNING_RUNS": str(runs),
-        # All viewers come from one address here; the default allows 32.
-        "BACKPROP_LIVE_MAX_STREAMS_PER_CLIENT": str(viewers + 10),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}")
-            try:
-                if httpx.get(url + "/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 60 s")
-            time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(20)
+    with serving_server(
+        db, max_running_runs=str(runs), max_streams_per_client=str(viewers + 10)
+    ) as (url, pid):
+        yield url, pid
 
 
 # ---- viewers (own process) -----------------------------------------------------------------
@@ -191,16 +154,6 @@ class Window:
     server_cpu: float  # CPU seconds per second of the server process (workers excluded)
     viewers_cpu: float | None = None  # ... of the viewers' process
     frames_per_viewer: list[float] | None = None
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (Linux /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def epochs_of(client: httpx.Client, run_ids: list[str]) -> int:
-    return sum(client.get(f"/api/runs/{rid}").json()["epoch"] for rid in run_ids)
 
 
 def measure(client: httpx.Client, run_ids: list[str], seconds: float, frames: Any,

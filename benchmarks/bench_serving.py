@@ -54,7 +54,11 @@ RUN_COUNTS = (1, 2, 4)
 
 
 @contextmanager
-def server(db: Path) -> Any:
+def server(db: Path, **settings: str) -> Any:
+    """`uvicorn app.main:app` on a free loopback port with a database at `db` and
+    BACKPROP_LIVE_<NAME> = value for every `name=value` in `settings`; yields
+    (url, pid). All subscribers of a benchmark come from one address, so the
+    per-client stream limit is raised unless `settings` says otherwise."""
     # A port, not an inherited socket (`uvicorn --fd`): uvicorn wraps an fd as
     # AF_UNIX, so asyncio leaves Nagle on and every response waits ~40 ms for an ACK.
     with socket.socket() as probe:
@@ -64,7 +68,12 @@ def server(db: Path) -> Any:
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
         cwd=ROOT,
-        env={**os.environ, "BACKPROP_LIVE_DB": str(db)},
+        env={
+            **os.environ,
+            "BACKPROP_LIVE_DB": str(db),
+            "BACKPROP_LIVE_MAX_STREAMS_PER_CLIENT": "1000",
+            **{f"BACKPROP_LIVE_{k.upper()}": v for k, v in settings.items()},
+        },
         start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
