@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train one run without the server, with a progress bar, and print its "
         "final metrics. The run is stored in the database like any other: `serve` on the "
         "same --db shows it, with its metrics and weights (a server already running on "
-        "that database loads it at its next start). Ctrl-C stops it (saved as "
+        "that database lists it once it has finished). Ctrl-C stops it (saved as "
         "`stopped`; it can be continued from the dashboard).",
     )
     train.add_argument("--db", type=Path, help="SQLite database file (default backprop-live.db)")
