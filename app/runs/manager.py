@@ -60,7 +60,7 @@ T = TypeVar("T")
 
 STOP_TIMEOUT = 15.0  # seconds a worker gets to honour a stop before it is killed
 SHUTDOWN_GRACE = 4.0  # seconds all workers get to checkpoint on shutdown (then killed)
-FRAME_INTERVAL = 1 / 30
+FRAME_INTERVAL = 1 / 20
 _EOF = object()
 _METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 

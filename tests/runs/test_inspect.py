@@ -60,7 +60,8 @@ async def test_inspect_on_a_running_run_answers_from_one_snapshot(settings: Sett
         await m.start(view.id)
         hub = m.hub(view.id)
         epochs = []
-        for target in (2, 6, 10):
+        # Weights come with a frame at most every FRAME_INTERVAL (10 epochs at 200/s).
+        for target in (12, 36, 60):
             await wait_until(hub, lambda t=target: hub.last_epoch >= t)  # type: ignore[misc]
             step = await m.inspect(view.id, batch=1, sample=3)
             assert m.get(view.id).status == "running"
