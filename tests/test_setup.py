@@ -1,0 +1,31 @@
+"""Start-up fails fast, and says what to do, when `npm ci` has not run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from app.main import SetupError, create_app
+
+
+def test_missing_front_end_packages_stop_start_up_with_the_fix(
+    settings: Settings, tmp_path: Path
+) -> None:
+    empty = tmp_path / "node_modules"
+    empty.mkdir()
+    with pytest.raises(SetupError) as info:
+        create_app(dataclasses.replace(settings, node_modules=empty))
+    message = str(info.value)
+    assert "htmx.org/dist" in message and "npm ci" in message
+
+
+def test_settings_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"BACKPROP_LIVE_DB": "/tmp/x.db", "BACKPROP_LIVE_MAX_RUNNING_RUNS": "3"}
+    )
+    assert settings.db == Path("/tmp/x.db") and settings.max_running_runs == 3
+    with pytest.raises(ValueError, match="BACKPROP_LIVE_PORT"):
+        Settings.from_env({"BACKPROP_LIVE_PORT": "eighty"})
