@@ -10,6 +10,7 @@ print each message next to its input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from app.runs.errors import ProblemError
 from app.runs.models import RunCreate
 
-DATASET_KINDS = ("circle", "xor", "gauss", "spiral", "moons", "plane", "sine", "teacher")
+DATASET_KINDS = ("circle", "xor", "gauss", "spiral", "moons", "plane", "sine", "teacher", "custom")
 KIND_LABELS = {
     "circle": "Circle",
     "xor": "XOR",
@@ -28,7 +29,12 @@ KIND_LABELS = {
     "plane": "Plane (regression)",
     "sine": "Sine (regression, 1-D)",
     "teacher": "Teacher network (regression)",
+    "custom": "Your own data (CSV)",
 }
+TASKS = ("classification", "regression")
+# Custom data comes as text: one sample a line, its inputs then its target, separated
+# by commas, semicolons, tabs or spaces; blank lines and lines starting with # are skipped.
+CSV_SEPARATORS = re.compile(r"[,;\s]+")
 MULTICLASS_KINDS = ("gauss", "spiral")
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "linear")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
@@ -82,6 +88,8 @@ DEFAULTS: dict[str, Any] = {
     "dataset.n_classes": "2",
     "dataset.teacher_layers": "3, 5, 2",
     "dataset.teacher_activation": "sigmoid",
+    "dataset.task": "classification",
+    "dataset.data": "",
     "hidden_layers": [8, 8],
     "activation": "tanh",
     "output_activation": "",
@@ -161,6 +169,7 @@ INT_FIELDS = ("batch_size", "epochs", "seed")
 FLOAT_FIELDS = ("learning_rate", "momentum", "l1", "l2", "max_epochs_per_second")
 DATASET_INT = ("n_samples", "seed", "n_classes")
 DATASET_FLOAT = ("noise", "test_fraction")
+DATASET_KEYS = ("n_samples", "noise", "test_fraction", "seed")
 
 
 def preset_values(preset: str | None) -> dict[str, Any]:
@@ -197,11 +206,31 @@ def _number(text: str, integer: bool) -> Any:
         return int(f) if integer and f.is_integer() else t
 
 
+def custom_rows(text: str, task: str) -> tuple[list[list[Any]], list[Any]]:
+    """CSV text → (x rows, y) for a `custom` dataset: the last column is the target
+    (an integer class label for classification). Cells that are not numbers stay text,
+    so the API's validation names the place."""
+    x: list[list[Any]] = []
+    y: list[Any] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        cells = [_number(cell, False) for cell in CSV_SEPARATORS.split(line) if cell]
+        target = cells.pop()
+        if task == "classification" and isinstance(target, float) and target.is_integer():
+            target = int(target)
+        x.append(cells)
+        y.append(target)
+    return x, y
+
+
 def body_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body (API.md POST /api/runs) the form values describe."""
     kind = str(values.get("dataset.kind", "spiral"))
     dataset: dict[str, Any] = {"kind": kind}
-    for key in ("n_samples", "noise", "test_fraction", "seed"):
+    keys = ("test_fraction", "seed") if kind == "custom" else DATASET_KEYS
+    for key in keys:
         raw = str(values.get(f"dataset.{key}", "")).strip()
         if raw:
             dataset[key] = _number(raw, key in DATASET_INT)
@@ -209,6 +238,10 @@ def body_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
         raw = str(values.get("dataset.n_classes", "")).strip()
         if raw:
             dataset["n_classes"] = _number(raw, True)
+    if kind == "custom":
+        task = str(values.get("dataset.task", "classification"))
+        dataset["task"] = task
+        dataset["x"], dataset["y"] = custom_rows(str(values.get("dataset.data", "")), task)
     if kind == "teacher":
         raw = str(values.get("dataset.teacher_layers", ""))
         dataset["teacher_layers"] = [_number(p, True) for p in raw.replace(" ", "").split(",") if p]
@@ -257,7 +290,9 @@ def field_name(loc: Sequence[Any]) -> str:
     if not parts:
         return "__all__"
     if parts[0] == "dataset":
-        rest = [p for p in parts[1:] if p not in DATASET_KINDS and p != "custom"]
+        rest = [p for p in parts[1:] if p not in DATASET_KINDS]
+        if rest and rest[0] in ("x", "y"):
+            return "dataset.data"  # the custom data's text box
         key = f"dataset.{rest[0]}" if rest else "dataset.kind"
         return key if key in DEFAULTS else "dataset.kind"
     return str(parts[0]) if parts[0] in DEFAULTS else "__all__"
@@ -266,10 +301,25 @@ def field_name(loc: Sequence[Any]) -> str:
 def errors_from_validation(errors: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for err in errors:
-        key = field_name(tuple(err.get("loc", ())))
+        loc = tuple(err.get("loc", ()))
+        key = field_name(loc)
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if key == "dataset.data":
+            msg = f"{_data_place(loc)}{msg}"
         out[key] = f"{out[key]}; {msg}" if key in out else msg
     return out
+
+
+def _data_place(loc: Sequence[Any]) -> str:
+    """'data row 3, input 2: ' for a pydantic loc inside the custom x (or y)."""
+    names = [p for p in loc if isinstance(p, str)]
+    numbers = [p for p in loc if isinstance(p, int)]
+    if not numbers:
+        return ""
+    if names and names[-1] == "y":
+        return f"data row {numbers[0] + 1}, target: "
+    column = f", input {numbers[1] + 1}" if len(numbers) > 1 else ""
+    return f"data row {numbers[0] + 1}{column}: "
 
 
 def errors_from_problem(exc: ProblemError) -> dict[str, str]:

@@ -150,6 +150,7 @@ def form_options() -> dict[str, Any]:
     return {
         "presets": list(forms.PRESET_LABELS.items()),
         "kinds": list(forms.KIND_LABELS.items()),
+        "tasks": same(forms.TASKS),
         "activations": same(forms.ACTIVATIONS),
         "output_activations": [("", "auto (by task)"), *same(forms.OUTPUT_ACTIVATIONS)],
         "losses": [

@@ -97,9 +97,12 @@ async def new_run_form(request: Request, preset: str | None = None) -> HTMLRespo
 
 
 @router.get("/ui/dataset-preview", response_class=HTMLResponse)
+@router.post("/ui/dataset-preview", response_class=HTMLResponse)
 async def dataset_preview(request: Request) -> HTMLResponse:
+    # POST from the form (custom data can be longer than a URL); GET for a plain link.
+    fields = await request.form() if request.method == "POST" else request.query_params
     values = forms.preset_values(None) | {
-        k: v for k, v in request.query_params.items() if k.startswith("dataset.")
+        k: str(v) for k, v in fields.items() if k.startswith("dataset.")
     }
     return _page(
         request, "partials/dataset_preview.html", {"preview": pages.dataset_preview(values)}

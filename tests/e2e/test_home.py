@@ -155,3 +155,34 @@ def test_dataset_preview_and_architecture_editor(page: Page, api: httpx.Client) 
     assert run["config"]["dataset"]["kind"] == "circle"
     assert run["config"]["dataset"]["n_samples"] == 100
     assert (run["status"], run["epoch"]) == ("created", 0)
+
+
+def test_create_run_from_your_own_csv_data(page: Page, api: httpx.Client) -> None:
+    page.goto("/")
+    data = page.locator("#f-dataset-data")
+    expect(data).to_be_hidden()
+    page.select_option("#f-dataset-kind", "custom")
+    expect(data).to_be_visible()
+    page.fill("#f-name", "my own points")
+    rows = "0.5, 0.5, 1\n-0.5, -0.5, 0\n0.4, 0.6, 1\n-0.6, -0.4, 0\n"
+    page.fill("#f-dataset-data", rows + "0.3, x, 1")
+    page.locator("#f-dataset-data").press("Tab")
+    page.uncheck("#f-start")
+    page.click("#create-run")
+    # A cell that is not a number: the message names its row and input, nothing is made.
+    expect(page.locator("#error-dataset-data")).to_contain_text("data row 5, input 2")
+    assert "my own points" not in {r["name"] for r in api.get("/api/runs").json()["runs"]}
+
+    page.fill("#f-dataset-data", rows + "0.3, 0.1, 1")
+    page.locator("#f-dataset-data").press("Tab")
+    preview = page.locator("#dataset-preview svg.preview-svg circle")
+    expect(preview).to_have_count(5)
+    page.click("#create-run")
+    page.wait_for_url(RUN_URL)
+    match = RUN_URL.search(page.url)
+    assert match is not None
+    run = api.get(f"/api/runs/{match.group(1)}").json()
+    assert run["name"] == "my own points"
+    assert run["config"]["dataset"]["kind"] == "custom" and run["layer_sizes"][0] == 2
+    data_back = api.get(f"/api/runs/{match.group(1)}/data").json()
+    assert len(data_back["train"]["x"]) + len(data_back["test"]["x"]) == 5
