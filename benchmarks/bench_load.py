@@ -41,7 +41,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serving import cpu_seconds, epochs_of
+from bench_serving import cpu_seconds, epochs_of, health_probe
 from bench_serving import server as serving_server
 
 RUN = {
@@ -163,24 +163,18 @@ def measure(client: httpx.Client, run_ids: list[str], seconds: float, frames: An
     server0 = cpu_seconds(server_pid)
     viewers0 = cpu_seconds(viewers_pid) if viewers_pid else 0.0
     epochs0, t0 = epochs_of(client, run_ids), time.perf_counter()
-    latencies: list[float] = []
-    while time.perf_counter() - t0 < seconds:
-        start = time.perf_counter()
-        client.get("/api/health")
-        latencies.append(time.perf_counter() - start)
-        time.sleep(0.005)  # a probe, not a load generator
-    elapsed = time.perf_counter() - t0
+    probe = health_probe(client, t0, seconds)
+    elapsed = probe.elapsed
     epochs = epochs_of(client, run_ids) - epochs0
     server_cpu = (cpu_seconds(server_pid) - server0) / elapsed
     viewers_cpu = (cpu_seconds(viewers_pid) - viewers0) / elapsed if viewers_pid else None
     per_viewer = None
     if frames0 is not None:
         per_viewer = [(b - a) / elapsed for a, b in zip(frames0, frames(), strict=True)]
-    latencies.sort()
     return Window(
         epochs_per_s=epochs / elapsed,
-        health_p50_ms=1000 * statistics.median(latencies),
-        health_p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        health_p50_ms=probe.p50_ms,
+        health_p99_ms=probe.p99_ms,
         server_cpu=server_cpu,
         viewers_cpu=viewers_cpu,
         frames_per_viewer=per_viewer,

@@ -171,6 +171,29 @@ def epochs_of(client: httpx.Client, run_ids: list[str]) -> int:
     return sum(client.get(f"/api/runs/{rid}").json()["epoch"] for rid in run_ids)
 
 
+@dataclass
+class Probe:
+    elapsed: float
+    p50_ms: float
+    p99_ms: float
+
+
+def health_probe(client: httpx.Client, t0: float, seconds: float) -> Probe:
+    """GET /api/health about every 5 ms until `seconds` after `t0` (perf_counter)."""
+    latencies: list[float] = []
+    while time.perf_counter() - t0 < seconds:
+        start = time.perf_counter()
+        client.get("/api/health")
+        latencies.append(time.perf_counter() - start)
+        time.sleep(0.005)  # a probe, not a load generator
+    latencies.sort()
+    return Probe(
+        elapsed=time.perf_counter() - t0,
+        p50_ms=1000 * statistics.median(latencies),
+        p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    )
+
+
 def measure(client: httpx.Client, pid: int, run_ids: list[str], seconds: float,
             count_frames: Any = None) -> Window:  # fmt: skip
     """Ping /api/health back to back for `seconds` while the runs train."""
@@ -178,21 +201,15 @@ def measure(client: httpx.Client, pid: int, run_ids: list[str], seconds: float,
     frames0 = count_frames() if count_frames else 0
     cpu0 = cpu_seconds(pid)
     epochs0, t0 = epochs_of(client, run_ids), time.perf_counter()
-    latencies: list[float] = []
-    while time.perf_counter() - t0 < seconds:
-        start = time.perf_counter()
-        client.get("/api/health")
-        latencies.append(time.perf_counter() - start)
-        time.sleep(0.005)  # a probe, not a load generator
-    elapsed = time.perf_counter() - t0
+    probe = health_probe(client, t0, seconds)
+    elapsed = probe.elapsed
     epochs = epochs_of(client, run_ids) - epochs0
     cpu = (cpu_seconds(pid) - cpu0) / elapsed
     frames = (count_frames() - frames0) / elapsed if count_frames else None
-    latencies.sort()
     return Window(
         epochs_per_s=epochs / elapsed,
-        health_p50_ms=1000 * statistics.median(latencies),
-        health_p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        health_p50_ms=probe.p50_ms,
+        health_p99_ms=probe.p99_ms,
         server_cpu=cpu,
         frames_per_s=frames,
     )
