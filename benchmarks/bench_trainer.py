@@ -260,29 +260,31 @@ def epoch_matmuls(w: Workload, dtype: str) -> Callable[[], None]:
     pairs = list(zip(w.layers[:-1], w.layers[1:], strict=True))
     ws = [rng.normal(size=(o, i)).astype(dtype) for i, o in pairs]
 
-    def step_for(b: int) -> Callable[[], None]:
-        acts = [rng.normal(size=(b, s)).astype(dtype) for s in w.layers]
+    def step_for(b: int) -> Callable[[], None]:  # feature-major, as app/nn/kernel.py
+        acts = [rng.normal(size=(s, b)).astype(dtype) for s in w.layers]
+        if w.batch_size:  # mini-batches are transposed views of shuffled row-major samples
+            acts[0] = np.ascontiguousarray(acts[0].T).T
         gws = [np.empty_like(x) for x in ws]
 
         def run() -> None:
-            for layer, wt in enumerate(ws):
-                np.matmul(acts[layer], wt.T, out=acts[layer + 1])
+            for layer, wl in enumerate(ws):
+                np.matmul(wl, acts[layer], out=acts[layer + 1])
             for layer in range(len(ws) - 1, -1, -1):
-                np.matmul(acts[layer + 1].T, acts[layer], out=gws[layer])
+                np.matmul(acts[layer + 1], acts[layer].T, out=gws[layer])
                 if layer > 0:
-                    np.matmul(acts[layer + 1], ws[layer], out=acts[layer])
+                    np.matmul(ws[layer].T, acts[layer + 1], out=acts[layer])
 
         return run
 
     runs = [(step_for(b), count) for b, count in steps]
-    ev = [rng.normal(size=(w.n_samples, s)).astype(dtype) for s in w.layers]
+    ev = [rng.normal(size=(s, w.n_samples)).astype(dtype) for s in w.layers]
 
     def epoch() -> None:
         for run, count in runs:
             for _ in range(count):
                 run()
-        for layer, wt in enumerate(ws):  # the evaluation's forward pass
-            np.matmul(ev[layer], wt.T, out=ev[layer + 1])
+        for layer, wl in enumerate(ws):  # the evaluation's forward pass
+            np.matmul(wl, ev[layer], out=ev[layer + 1])
 
     return epoch
 

@@ -7,6 +7,13 @@ the network's dtype — are all bound in advance, with the output passed as the
 last positional argument. Running a step is ``for f, args in ops: f(*args)``:
 a few dozen C calls, no allocation, no branching.
 
+Everything is feature-major: a batch is a (features, B) block, each layer's
+z, activation and delta is (n_l, B). The weights keep their (n_out, n_in)
+layout, so the forward product is W·a, the backward ones Wᵀ·delta and
+delta·aᵀ. Row-major buffers would make the forward a·Wᵀ, which this
+OpenBLAS's small-matrix kernels do not cover: it costs about twice W·a at
+W3's sizes (benchmarks/README.md has the per-product table).
+
 Tricks, each exact up to rounding:
 - activations are computed in place in the pre-activation buffer; tanh' and
   sigmoid' come from the activation (1 - a², a(1 - a)); relu and leaky_relu
@@ -62,7 +69,8 @@ class Consts:
 
 
 def activation_ops(name: str, z: Array, tmp: Array, c: Consts) -> list[Op]:
-    """z <- f(z) in place (tmp: scratch of z's shape). Output ones include softmax."""
+    """z <- f(z) in place (tmp: scratch of z's shape). Output ones include softmax,
+    which normalises each column (z is (n_classes, B))."""
     if name == "sigmoid":  # (1 + tanh(z/2)) / 2: no overflow for very negative z
         return [
             (np.multiply, (z, c.half, z)),
@@ -86,14 +94,14 @@ def activation_ops(name: str, z: Array, tmp: Array, c: Consts) -> list[Op]:
     if name == "linear":
         return []
     if name == "softmax":
-        row = np.empty((z.shape[0], 1), dtype=z.dtype)
-        ones = np.ones(z.shape[1], dtype=z.dtype)
+        col = np.empty((1, z.shape[1]), dtype=z.dtype)
+        ones = np.ones(z.shape[0], dtype=z.dtype)
         return [
-            (np.maximum.reduce, (z, 1, None, row, True)),
-            (np.subtract, (z, row, z)),
+            (np.maximum.reduce, (z, 0, None, col, True)),
+            (np.subtract, (z, col, z)),
             (np.exp, (z, z)),
-            (np.matmul, (z, ones, row[:, 0])),  # row sums: a matmul beats add.reduce
-            (np.divide, (z, row, z)),
+            (np.matmul, (ones, z, col[0])),  # column sums: a matmul beats add.reduce
+            (np.divide, (z, col, z)),
         ]
     raise ValueError(f"unknown activation {name!r}")
 
@@ -117,11 +125,11 @@ def mul_derivative_ops(name: str, a: Array, delta: Array, tmp: Array, c: Consts)
     if name == "linear":
         return []
     if name == "softmax":  # J^T delta, J = diag(a) - a a^T:  a * (delta - <delta, a>)
-        row = np.empty((a.shape[0], 1), dtype=a.dtype)
+        dot = np.empty((1, a.shape[1]), dtype=a.dtype)
         return [
             (np.multiply, (delta, a, tmp)),
-            (np.add.reduce, (tmp, 1, None, row, True)),
-            (np.subtract, (delta, row, delta)),
+            (np.add.reduce, (tmp, 0, None, dot, True)),
+            (np.subtract, (delta, dot, delta)),
             (np.multiply, (delta, a, delta)),
         ]
     raise ValueError(f"unknown activation {name!r}")
@@ -129,12 +137,12 @@ def mul_derivative_ops(name: str, a: Array, delta: Array, tmp: Array, c: Consts)
 
 @dataclass
 class Buffers:
-    """Preallocated arrays of one batch size B: per layer l, (B, n_out_l)."""
+    """Preallocated arrays of one batch size B: per layer l, (n_out_l, B)."""
 
     zs: list[Array]  # pre-activations, overwritten in place by the activations
     deltas: list[Array]
     tmps: list[Array]
-    ones: Array  # (B,): bias gradient = ones @ delta (a matmul beats a reduction)
+    ones: Array  # (B,): bias gradient = delta · ones (a matmul beats a reduction)
     scale: Array  # 0-d: dE/da factor of the output delta (1/B or 2/(B n_out), times lr if folded)
     base_scale: float
 
@@ -144,17 +152,17 @@ def make_buffers(
 ) -> Buffers:
     """Buffers for batch size ``batch`` and layer widths ``sizes``.
 
-    Memory stays near one (B, width) array per layer (full-batch training on big
+    Memory stays near one (width, B) array per layer (full-batch training on big
     data is otherwise the largest allocation): deltas alternate between two
     shared arrays (layer l's delta is read while l-1's is written, so they never
     alias), and the tmps share one scratch array unless the hidden activation
     keeps its derivative mask in them between the forward and backward passes.
     """
-    zs = [np.empty((batch, s), dtype=dtype) for s in sizes]
+    zs = [np.empty((s, batch), dtype=dtype) for s in sizes]
     widest = batch * max(sizes)
     ping_pong = (np.empty(widest, dtype=dtype), np.empty(widest, dtype=dtype))
     last = len(sizes) - 1
-    deltas = [ping_pong[(last - i) % 2][: batch * s].reshape(batch, s) for i, s in enumerate(sizes)]
+    deltas = [ping_pong[(last - i) % 2][: batch * s].reshape(s, batch) for i, s in enumerate(sizes)]
     scratch = np.empty(widest, dtype=dtype)
     keeps_mask = hidden in ("relu", "leaky_relu")
     tmps = [
@@ -173,27 +181,33 @@ def make_buffers(
 
 @dataclass
 class Layers:
-    """Views the programs bind: weights (n_out, n_in), their transposes, biases, gradients."""
+    """Views the programs bind: weights (n_out, n_in) and their transposes, biases as
+    (n_out, 1) columns, gradients in the flat buffer's layout."""
 
     weights: list[Array]
-    weights_t: list[Array]
     biases: list[Array] | None
     grad_w: list[Array]
     grad_b: list[Array] | None
     hidden: str
     output: str
+    weights_t: list[Array] = field(init=False)
+    bias_columns: list[Array] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.weights_t = [w.T for w in self.weights]
+        self.bias_columns = None if self.biases is None else [b[:, None] for b in self.biases]
 
 
 def forward_ops(x: Array, layers: Layers, buf: Buffers, c: Consts, *, final: bool) -> list[Op]:
-    """Forward pass of x into buf.zs; with ``final`` the output activation is applied too."""
+    """Forward pass of x (n_in, B) into buf.zs; with ``final`` the output activation too."""
     ops: list[Op] = []
     a = x
     last = len(layers.weights) - 1
-    for layer, wt in enumerate(layers.weights_t):
+    for layer, w in enumerate(layers.weights):
         z = buf.zs[layer]
-        ops.append((np.matmul, (a, wt, z)))
-        if layers.biases is not None:
-            ops.append((np.add, (z, layers.biases[layer], z)))
+        ops.append((np.matmul, (w, a, z)))
+        if layers.bias_columns is not None:
+            ops.append((np.add, (z, layers.bias_columns[layer], z)))
         if layer < last:
             ops += activation_ops(layers.hidden, z, buf.tmps[layer], c)
         elif final:
@@ -205,7 +219,9 @@ def forward_ops(x: Array, layers: Layers, buf: Buffers, c: Consts, *, final: boo
 def step_ops(x: Array, y: Array, layers: Layers, buf: Buffers, c: Consts, fused: bool) -> list[Op]:
     """Forward and backward of one batch into the gradient views (batch-mean loss).
 
-    ``y`` is the dense target (stored as 2y - 1 for fused sigmoid + cross-entropy).
+    x is (n_in, B), any strides (the trainer passes a transposed view of row-major
+    samples), and ``y`` (n_out, B), the dense target (stored as 2y - 1 for fused
+    sigmoid + cross-entropy).
     """
     last = len(layers.weights) - 1
     z = buf.zs[last]
@@ -225,12 +241,12 @@ def step_ops(x: Array, y: Array, layers: Layers, buf: Buffers, c: Consts, fused:
             ops += mul_derivative_ops(layers.output, z, delta, buf.tmps[last], c)
     for layer in range(last, -1, -1):
         a_prev = x if layer == 0 else buf.zs[layer - 1]
-        ops.append((np.matmul, (delta.T, a_prev, layers.grad_w[layer])))
+        ops.append((np.matmul, (delta, a_prev.T, layers.grad_w[layer])))
         if layers.grad_b is not None:
-            ops.append((np.matmul, (buf.ones, delta, layers.grad_b[layer])))
+            ops.append((np.matmul, (delta, buf.ones, layers.grad_b[layer])))
         if layer > 0:
             prev = buf.deltas[layer - 1]
-            ops.append((np.matmul, (delta, layers.weights[layer], prev)))
+            ops.append((np.matmul, (layers.weights_t[layer], delta, prev)))
             ops += mul_derivative_ops(
                 layers.hidden, buf.zs[layer - 1], prev, buf.tmps[layer - 1], c
             )

@@ -209,19 +209,24 @@ class Trainer:
         dt: np.dtype[Any] = self.dtype
         self._consts = Consts(dt)
         self._fused = fused_delta(self.loss, self.output_activation)
+        # The kernel runs feature-major (see kernel.py). The step's input batches are
+        # transposed views of row-major samples: shuffling rows is 5x cheaper than
+        # shuffling columns, and layer 0's two products cost the same either way.
+        # Evaluation reads a column-major copy, where the forward product is faster.
         self._x_train = np.ascontiguousarray(data.x_train, dtype=dt)
+        self._xT_train = np.ascontiguousarray(self._x_train.T)
+        self._xT_test = np.ascontiguousarray(np.asarray(data.x_test, dtype=dt).T)
         self._y_train = _dense_targets(data.y_train, data.task, data.n_outputs, dt)
-        self._x_test = np.ascontiguousarray(data.x_test, dtype=dt)
         self._y_test = _dense_targets(data.y_test, data.task, data.n_outputs, dt)
         # The step's targets: 2y - 1 for sigmoid + cross-entropy (see kernel.py).
         sigmoid_ce = self._fused and self.output_activation == "sigmoid"
-        self._y_step = 2 * self._y_train - 1 if sigmoid_ce else self._y_train
+        y_step = 2 * self._y_train - 1 if sigmoid_ce else self._y_train
+        self._yT_step = np.ascontiguousarray(y_step.T)
 
         self._grads: Array = np.zeros_like(net.params)
         grad_w, grad_b = param_views(self._grads, self.layer_sizes, net.use_bias)
         self._layers = Layers(
             weights=net.weights,
-            weights_t=[w.T for w in net.weights],
             biases=net.biases,
             grad_w=grad_w,
             grad_b=grad_b,
@@ -261,7 +266,7 @@ class Trainer:
         if self._full_batch:
             buf = buffers(n)
             ops = step_ops(
-                self._x_train, self._y_step, self._layers, buf, self._consts, self._fused
+                self._xT_train, self._yT_step, self._layers, buf, self._consts, self._fused
             )
             self._programs.append(ops + penalty)
         else:
@@ -270,11 +275,11 @@ class Trainer:
             self._staged = len(starts) > self.max_compiled_batches
             if not self._staged:  # one program per batch, over views of the shuffled copy
                 self._x_shuffled = np.empty_like(self._x_train)
-                self._y_shuffled = np.empty_like(self._y_step)
+                self._yT_shuffled = np.empty_like(self._yT_step)
                 for start in starts:
                     buf = buffers(min(size, n - start))
-                    xb = self._x_shuffled[start : start + size]
-                    yb = self._y_shuffled[start : start + size]
+                    xb = self._x_shuffled[start : start + size].T
+                    yb = self._yT_shuffled[:, start : start + size]
                     ops = step_ops(xb, yb, self._layers, buf, self._consts, self._fused)
                     self._programs.append(ops + penalty)
             else:  # too many batches to compile each: gather each into a buffer per size
@@ -283,8 +288,10 @@ class Trainer:
                     b = min(size, n - start)
                     if b not in by_size:
                         xs = np.empty((b, self._x_train.shape[1]), dtype=dt)
-                        ys = np.empty((b, self._y_step.shape[1]), dtype=dt)
-                        ops = step_ops(xs, ys, self._layers, buffers(b), self._consts, self._fused)
+                        ys = np.empty((self._yT_step.shape[0], b), dtype=dt)
+                        ops = step_ops(
+                            xs.T, ys, self._layers, buffers(b), self._consts, self._fused
+                        )
                         by_size[b] = (ops + penalty, xs, ys)
                     self._stages.append((start, start + b, *by_size[b]))
                     self._programs.append(by_size[b][0])
@@ -296,14 +303,16 @@ class Trainer:
         # Evaluation runs in chunks through its own preallocated buffers (bounded memory).
         chunk = max(64, min(EVAL_CHUNK_ELEMENTS // max(self.layer_sizes), 65536))
         self._eval_buffers: dict[int, Buffers] = {}
-        self._eval_train = self._eval_programs(self._x_train, chunk)
-        self._eval_test = self._eval_programs(self._x_test, chunk)
+        self._eval_train = self._eval_programs(self._xT_train, chunk)
+        self._eval_test = self._eval_programs(self._xT_test, chunk)
 
-    def _eval_programs(self, x: Array, chunk: int) -> list[tuple[slice, list[Op], Array]]:
+    def _eval_programs(self, xT: Array, chunk: int) -> list[tuple[slice, list[Op], Array]]:
+        """Forward programs over column chunks of xT (n_in, n); each yields (n_out, rows)."""
         programs: list[tuple[slice, list[Op], Array]] = []
         sizes = self.layer_sizes[1:]
-        for start in range(0, x.shape[0], chunk):
-            rows = min(chunk, x.shape[0] - start)
+        n = xT.shape[1]
+        for start in range(0, n, chunk):
+            rows = min(chunk, n - start)
             if rows not in self._eval_buffers:
                 self._eval_buffers[rows] = make_buffers(
                     rows, sizes, self.dtype, 1.0, self.activation
@@ -312,7 +321,7 @@ class Trainer:
             sl = slice(start, start + rows)
             # Softmax outputs stay logits here: _set_metrics normalises them more cheaply.
             final = self.output_activation != "softmax"
-            ops = forward_ops(x[sl], self._layers, buf, self._consts, final=final)
+            ops = forward_ops(xT[:, sl], self._layers, buf, self._consts, final=final)
             programs.append((sl, ops, buf.zs[-1]))
         return programs
 
@@ -379,7 +388,7 @@ class Trainer:
                 perm = self._shuffle_rng.permutation(self.data.n_train)
                 for start, stop, ops, xs, ys in self._stages:
                     np.take(self._x_train, perm[start:stop], axis=0, out=xs, mode="clip")
-                    np.take(self._y_step, perm[start:stop], axis=0, out=ys, mode="clip")
+                    np.take(self._yT_step, perm[start:stop], axis=1, out=ys, mode="clip")
                     for f, args in ops:
                         f(*args)
                     step(param_list, grad_list, lr)
@@ -387,7 +396,7 @@ class Trainer:
                 if not self._full_batch:
                     perm = self._shuffle_rng.permutation(self.data.n_train)
                     np.take(self._x_train, perm, axis=0, out=self._x_shuffled, mode="clip")
-                    np.take(self._y_step, perm, axis=0, out=self._y_shuffled, mode="clip")
+                    np.take(self._yT_step, perm, axis=1, out=self._yT_shuffled, mode="clip")
                 for ops in self._programs:
                     for f, args in ops:
                         f(*args)
@@ -413,46 +422,48 @@ class Trainer:
         n = labels.shape[0]
         loss_sum = 0.0
         correct = 0
-        for sl, ops, out in programs:
+        for sl, ops, out in programs:  # out: (n_out, rows)
             run(ops)
-            rows = out.shape[0]
+            rows = out.shape[1]
             if self.output_activation == "softmax":
                 chunk_loss, chunk_correct = self._softmax_metrics(out, y[sl], labels[sl])
                 loss_sum += chunk_loss
                 correct += chunk_correct
                 continue
-            loss_sum += loss_value(self.loss, out, y[sl]) * rows
+            loss_sum += loss_value(self.loss, out.T, y[sl]) * rows
             if self.task == "classification":
-                if out.shape[1] == 1:
-                    pred = out[:, 0] >= 0.5
+                if out.shape[0] == 1:
+                    pred = out[0] >= 0.5
                     correct += int(np.count_nonzero(pred == (labels[sl] == 1)))
                 else:
-                    correct += int(np.count_nonzero(out.argmax(axis=1) == labels[sl]))
+                    correct += int(np.count_nonzero(out.argmax(axis=0) == labels[sl]))
         accuracy = correct / n if self.task == "classification" else None
         return loss_sum / n, accuracy
 
     def _softmax_metrics(self, z: Array, y: Array, labels: NDArray[Any]) -> tuple[float, int]:
-        """(summed loss, correct count) of logits z (rows, k), normalised in place.
+        """(summed loss, correct count) of logits z (k, rows), normalised in place.
 
-        The row max comes from argmax (a row-wise max reduction over few columns is
-        slow in NumPy); the cross-entropy is log-softmax at the label, clamped at
-        -100 like ``loss_value``.
+        The cross-entropy is log-softmax at the label, clamped at -100 like ``loss_value``.
         """
-        rows = np.arange(z.shape[0])
-        top = z.argmax(axis=1)
+        cols = np.arange(z.shape[1])
         classes = self.task == "classification"
-        correct = int(np.count_nonzero(top == labels)) if classes else 0
-        z -= z[rows, top][:, None]
         by_label = classes and self.loss == "cross_entropy"
+        if classes:
+            top = z.argmax(axis=0)
+            correct = int(np.count_nonzero(top == labels))
+            z -= z[top, cols]
+        else:
+            correct = 0
+            z -= z.max(axis=0)
         if by_label:
-            picked = z[rows, labels]  # shifted logit of the true class
+            picked = z[labels, cols]  # shifted logit of the true class
         np.exp(z, out=z)
-        total = z @ np.ones(z.shape[1], dtype=z.dtype)
+        total = np.ones(z.shape[0], dtype=z.dtype) @ z
         if by_label:
             log_p = np.maximum(picked - np.log(total), LOG_CLAMP)
             return float(-log_p.sum(dtype=np.float64)), correct
-        z /= total[:, None]
-        return loss_value(self.loss, z, y) * z.shape[0], correct
+        z /= total
+        return loss_value(self.loss, z.T, y) * z.shape[1], correct
 
     def _metrics(self, epoch: int) -> EpochMetrics:
         train_loss, train_acc = self._set_metrics(
