@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.nn.datasets import Dataset, make_dataset
-from app.nn.training import Trainer
+from app.nn.training import EVAL_CHUNK_ELEMENTS, Trainer
 
 
 @dataclass(frozen=True)
@@ -258,33 +258,46 @@ def epoch_matmuls(w: Workload, dtype: str) -> Callable[[], None]:
     bs = w.batch_size or w.n_samples
     steps = [(bs, w.n_samples // bs)] + ([(w.n_samples % bs, 1)] if w.n_samples % bs else [])
     pairs = list(zip(w.layers[:-1], w.layers[1:], strict=True))
-    ws = [rng.normal(size=(o, i)).astype(dtype) for i, o in pairs]
+    # As app/nn/kernel.py: feature-major, each layer's bias a last column of its weight
+    # block, multiplied by a row of ones under every layer's input.
+    blocks = [rng.normal(size=(o, i + 1)).astype(dtype) for i, o in pairs]
+    last = len(pairs) - 1
 
-    def step_for(b: int) -> Callable[[], None]:  # feature-major, as app/nn/kernel.py
-        acts = [rng.normal(size=(s, b)).astype(dtype) for s in w.layers]
+    def inputs(b: int) -> list[np.ndarray]:  # (n_l + 1, b), the output layer (n_out, b)
+        return [rng.normal(size=(s + (i <= last), b)).astype(dtype) for i, s in enumerate(w.layers)]
+
+    def step_for(b: int) -> Callable[[], None]:
+        acts = inputs(b)
         if w.batch_size:  # mini-batches are transposed views of shuffled row-major samples
             acts[0] = np.ascontiguousarray(acts[0].T).T
-        gws = [np.empty_like(x) for x in ws]
+        zs = [a[:s] for a, s in zip(acts, w.layers, strict=True)]
+        gws = [np.empty_like(x) for x in blocks]
 
         def run() -> None:
-            for layer, wl in enumerate(ws):
-                np.matmul(wl, acts[layer], out=acts[layer + 1])
-            for layer in range(len(ws) - 1, -1, -1):
-                np.matmul(acts[layer + 1], acts[layer].T, out=gws[layer])
+            for layer, block in enumerate(blocks):
+                np.matmul(block, acts[layer], out=zs[layer + 1])
+            for layer in range(last, -1, -1):
+                np.matmul(zs[layer + 1], acts[layer].T, out=gws[layer])
                 if layer > 0:
-                    np.matmul(ws[layer].T, acts[layer + 1], out=acts[layer])
+                    np.matmul(blocks[layer][:, :-1].T, zs[layer + 1], out=zs[layer])
 
         return run
 
     runs = [(step_for(b), count) for b, count in steps]
-    ev = [rng.normal(size=(s, w.n_samples)).astype(dtype) for s in w.layers]
+    chunk = max(64, min(EVAL_CHUNK_ELEMENTS // max(w.layers), 65536))  # as the Trainer
+    x_eval = inputs(w.n_samples)[0]
+    ev = inputs(min(chunk, w.n_samples))
+    ev_zs = [a[:s] for a, s in zip(ev, w.layers, strict=True)]
 
     def epoch() -> None:
         for run, count in runs:
             for _ in range(count):
                 run()
-        for layer, wl in enumerate(ws):  # the evaluation's forward pass
-            np.matmul(wl, ev[layer], out=ev[layer + 1])
+        for start in range(0, w.n_samples, chunk):  # the evaluation's forward pass
+            x = x_eval[:, start : start + chunk]
+            for layer, block in enumerate(blocks):
+                a = x if layer == 0 else ev[layer][:, : x.shape[1]]
+                np.matmul(block, a, out=ev_zs[layer + 1][:, : x.shape[1]])
 
     return epoch
 

@@ -8,11 +8,12 @@ last positional argument. Running a step is ``for f, args in ops: f(*args)``:
 a few dozen C calls, no allocation, no branching.
 
 Everything is feature-major: a batch is a (features, B) block, each layer's
-z, activation and delta is (n_l, B). The weights keep their (n_out, n_in)
-layout, so the forward product is W·a, the backward ones Wᵀ·delta and
-delta·aᵀ. Row-major buffers would make the forward a·Wᵀ, which this
-OpenBLAS's small-matrix kernels do not cover: it costs about twice W·a at
-W3's sizes (benchmarks/README.md has the per-product table).
+z, activation and delta is (n_l, B). The weights are (n_out, n_in), so the
+forward product is W·a, the backward ones Wᵀ·delta and delta·aᵀ. Row-major
+buffers would make the forward a·Wᵀ, which this OpenBLAS's small-matrix
+kernels do not cover: it costs about twice W·a at W3's sizes
+(benchmarks/README.md has the per-product table). Biases ride along as a last
+weight column against a row of ones (see ``Buffers``).
 
 Tricks, each exact up to rounding:
 - activations are computed in place in the pre-activation buffer; tanh' and
@@ -137,18 +138,30 @@ def mul_derivative_ops(name: str, a: Array, delta: Array, tmp: Array, c: Consts)
 
 @dataclass
 class Buffers:
-    """Preallocated arrays of one batch size B: per layer l, (n_out_l, B)."""
+    """Preallocated arrays of one batch size B: per layer l, (n_out_l, B).
+
+    With biases, each hidden layer's activations carry an extra last row of ones
+    (``inputs``), the next layer's input: a bias is then one more column of its
+    layer's weight block, added by the forward product and differentiated by the
+    weight-gradient product, with no broadcast add and no reduction.
+    """
 
     zs: list[Array]  # pre-activations, overwritten in place by the activations
+    inputs: list[Array]  # zs[l] plus the row of ones (or zs[l] itself without biases)
     deltas: list[Array]
     tmps: list[Array]
-    ones: Array  # (B,): bias gradient = delta · ones (a matmul beats a reduction)
     scale: Array  # 0-d: dE/da factor of the output delta (1/B or 2/(B n_out), times lr if folded)
     base_scale: float
 
 
 def make_buffers(
-    batch: int, sizes: Sequence[int], dtype: np.dtype[Any], base: float, hidden: str
+    batch: int,
+    sizes: Sequence[int],
+    dtype: np.dtype[Any],
+    base: float,
+    hidden: str,
+    *,
+    bias: bool,
 ) -> Buffers:
     """Buffers for batch size ``batch`` and layer widths ``sizes``.
 
@@ -158,10 +171,13 @@ def make_buffers(
     alias), and the tmps share one scratch array unless the hidden activation
     keeps its derivative mask in them between the forward and backward passes.
     """
-    zs = [np.empty((s, batch), dtype=dtype) for s in sizes]
+    last = len(sizes) - 1
+    inputs = [np.empty((s + (bias and i < last), batch), dtype=dtype) for i, s in enumerate(sizes)]
+    zs = [full[:s] for full, s in zip(inputs, sizes, strict=True)]
+    for full, s in zip(inputs[:last], sizes, strict=False):
+        full[s:] = 1
     widest = batch * max(sizes)
     ping_pong = (np.empty(widest, dtype=dtype), np.empty(widest, dtype=dtype))
-    last = len(sizes) - 1
     deltas = [ping_pong[(last - i) % 2][: batch * s].reshape(s, batch) for i, s in enumerate(sizes)]
     scratch = np.empty(widest, dtype=dtype)
     keeps_mask = hidden in ("relu", "leaky_relu")
@@ -171,9 +187,9 @@ def make_buffers(
     ]
     return Buffers(
         zs=zs,
+        inputs=inputs,
         deltas=deltas,
         tmps=tmps,
-        ones=np.ones(batch, dtype=dtype),
         scale=np.array(base, dtype=dtype),
         base_scale=base,
     )
@@ -181,49 +197,42 @@ def make_buffers(
 
 @dataclass
 class Layers:
-    """Views the programs bind: weights (n_out, n_in) and their transposes, biases as
-    (n_out, 1) columns, gradients in the flat buffer's layout."""
+    """What the programs bind, per layer: the weight block (n_out, n_in), or
+    (n_out, n_in + 1) with the bias as its last column; the weights alone (a view
+    of it); the gradient block of the same shape."""
 
+    blocks: list[Array]
     weights: list[Array]
-    biases: list[Array] | None
-    grad_w: list[Array]
-    grad_b: list[Array] | None
+    grad_blocks: list[Array]
     hidden: str
     output: str
-    weights_t: list[Array] = field(init=False)
-    bias_columns: list[Array] | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.weights_t = [w.T for w in self.weights]
-        self.bias_columns = None if self.biases is None else [b[:, None] for b in self.biases]
 
 
 def forward_ops(x: Array, layers: Layers, buf: Buffers, c: Consts, *, final: bool) -> list[Op]:
-    """Forward pass of x (n_in, B) into buf.zs; with ``final`` the output activation too."""
+    """Forward pass of x (n_in [+ 1 row of ones with biases], B) into buf.zs; with
+    ``final`` the output activation is applied too."""
     ops: list[Op] = []
     a = x
-    last = len(layers.weights) - 1
-    for layer, w in enumerate(layers.weights):
+    last = len(layers.blocks) - 1
+    for layer, block in enumerate(layers.blocks):
         z = buf.zs[layer]
-        ops.append((np.matmul, (w, a, z)))
-        if layers.bias_columns is not None:
-            ops.append((np.add, (z, layers.bias_columns[layer], z)))
+        ops.append((np.matmul, (block, a, z)))
         if layer < last:
             ops += activation_ops(layers.hidden, z, buf.tmps[layer], c)
         elif final:
             ops += activation_ops(layers.output, z, buf.tmps[layer], c)
-        a = z
+        a = buf.inputs[layer]
     return ops
 
 
 def step_ops(x: Array, y: Array, layers: Layers, buf: Buffers, c: Consts, fused: bool) -> list[Op]:
-    """Forward and backward of one batch into the gradient views (batch-mean loss).
+    """Forward and backward of one batch into the gradient blocks (batch-mean loss).
 
-    x is (n_in, B), any strides (the trainer passes a transposed view of row-major
-    samples), and ``y`` (n_out, B), the dense target (stored as 2y - 1 for fused
-    sigmoid + cross-entropy).
+    x is (n_in [+ 1 row of ones with biases], B), any strides (the trainer passes
+    a transposed view of row-major samples), and ``y`` (n_out, B), the dense
+    target (stored as 2y - 1 for fused sigmoid + cross-entropy).
     """
-    last = len(layers.weights) - 1
+    last = len(layers.blocks) - 1
     z = buf.zs[last]
     delta = buf.deltas[last]
     ops = forward_ops(x, layers, buf, c, final=False)
@@ -240,13 +249,12 @@ def step_ops(x: Array, y: Array, layers: Layers, buf: Buffers, c: Consts, fused:
         if not fused:  # mse: chain through the output activation
             ops += mul_derivative_ops(layers.output, z, delta, buf.tmps[last], c)
     for layer in range(last, -1, -1):
-        a_prev = x if layer == 0 else buf.zs[layer - 1]
-        ops.append((np.matmul, (delta, a_prev.T, layers.grad_w[layer])))
-        if layers.grad_b is not None:
-            ops.append((np.matmul, (delta, buf.ones, layers.grad_b[layer])))
+        a_prev = x if layer == 0 else buf.inputs[layer - 1]
+        # [dE/dW | dE/db] = delta · [a_prev; 1]ᵀ
+        ops.append((np.matmul, (delta, a_prev.T, layers.grad_blocks[layer])))
         if layer > 0:
             prev = buf.deltas[layer - 1]
-            ops.append((np.matmul, (layers.weights_t[layer], delta, prev)))
+            ops.append((np.matmul, (layers.weights[layer].T, delta, prev)))
             ops += mul_derivative_ops(
                 layers.hidden, buf.zs[layer - 1], prev, buf.tmps[layer - 1], c
             )

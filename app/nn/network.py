@@ -63,7 +63,7 @@ def layout(layer_sizes: Sequence[int], use_bias: bool) -> list[tuple[int, int]]:
 
 
 def param_views(
-    flat: Array, layer_sizes: Sequence[int], use_bias: bool
+    flat: NDArray[Any], layer_sizes: Sequence[int], use_bias: bool
 ) -> tuple[list[Array], list[Array] | None]:
     """Weight (n_out, n_in) and bias (n_out,) views into a flat parameter-shaped buffer."""
     spans = layout(layer_sizes, use_bias)

@@ -1,16 +1,20 @@
 """The Trainer: one epoch at a time, returning metrics; no threads, no I/O.
 
 The training step is vectorised over the batch and allocation-free: all
-parameters and gradients live in two flat buffers (``MLP.params`` and
-``Trainer._grads``, weights first, then biases), every intermediate array of
-a batch size is preallocated once, every NumPy call writes with ``out=``, and
-each epoch's shuffled copy of the training set is gathered into a fixed buffer
-whose batch slices are precomputed views. A step of a small net is then a few
-dozen NumPy calls; a big one is all matmul.
+parameters and gradients live in two flat buffers (``Trainer._store`` and
+``Trainer._grad_store``, one weight block per layer with its bias as the last
+column, see kernel.py), every intermediate array of a batch size is
+preallocated once, every NumPy call writes with ``out=``, and each epoch's
+shuffled copy of the training set is gathered into a fixed buffer whose batch
+slices are precomputed views. A step of a small net is then a few dozen NumPy
+calls; a big one is all matmul. ``MLP.params`` (the public layout: every weight
+matrix, then every bias) is copied into the blocks when an epoch starts and
+back when it has finished.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,6 +115,25 @@ class TrainerState:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def _with_ones(x: NDArray[Any], bias: bool, dtype: np.dtype[Any]) -> Array:
+    """Inputs (n, n_in) as a C-contiguous array, with a last column of ones if ``bias``."""
+    out: Array = np.empty((x.shape[0], x.shape[1] + bias), dtype=dtype)
+    out[:, : x.shape[1]] = x
+    out[:, x.shape[1] :] = 1
+    return out
+
+
+def _blocks(flat: NDArray[Any], layer_sizes: Sequence[int], bias: bool) -> list[NDArray[Any]]:
+    """Per-layer (n_out, n_in + bias) views into a flat parameter-sized buffer."""
+    views: list[NDArray[Any]] = []
+    offset = 0
+    for n_in, n_out in itertools.pairwise(layer_sizes):
+        size = n_out * (n_in + bias)
+        views.append(flat[offset : offset + size].reshape(n_out, n_in + bias))
+        offset += size
+    return views
+
+
 def _dense_targets(data_y: NDArray[Any], task: str, n_outputs: int, dtype: np.dtype[Any]) -> Array:
     if task == "regression":
         return np.ascontiguousarray(data_y, dtype=dtype)
@@ -209,13 +232,16 @@ class Trainer:
         dt: np.dtype[Any] = self.dtype
         self._consts = Consts(dt)
         self._fused = fused_delta(self.loss, self.output_activation)
-        # The kernel runs feature-major (see kernel.py). The step's input batches are
-        # transposed views of row-major samples: shuffling rows is 5x cheaper than
-        # shuffling columns, and layer 0's two products cost the same either way.
-        # Evaluation reads a column-major copy, where the forward product is faster.
-        self._x_train = np.ascontiguousarray(data.x_train, dtype=dt)
-        self._xT_train = np.ascontiguousarray(self._x_train.T)
-        self._xT_test = np.ascontiguousarray(np.asarray(data.x_test, dtype=dt).T)
+        # The kernel runs feature-major (see kernel.py), on inputs with a last feature
+        # of ones when the network has biases. The step's batches are transposed views
+        # of row-major samples: shuffling rows is 5x cheaper than shuffling columns,
+        # and layer 0's two products cost the same either way. Evaluation reads a
+        # column-major copy, where the forward product is faster.
+        bias = net.use_bias
+        self._x_step = _with_ones(data.x_train, bias, dt)
+        self._x_train = self._x_step[:, : data.n_inputs]  # the inputs alone (a view)
+        self._xT_train = np.ascontiguousarray(self._x_step.T)
+        self._xT_test = np.ascontiguousarray(_with_ones(data.x_test, bias, dt).T)
         self._y_train = _dense_targets(data.y_train, data.task, data.n_outputs, dt)
         self._y_test = _dense_targets(data.y_test, data.task, data.n_outputs, dt)
         # The step's targets: 2y - 1 for sigmoid + cross-entropy (see kernel.py).
@@ -223,24 +249,41 @@ class Trainer:
         y_step = 2 * self._y_train - 1 if sigmoid_ce else self._y_train
         self._yT_step = np.ascontiguousarray(y_step.T)
 
-        self._grads: Array = np.zeros_like(net.params)
-        grad_w, grad_b = param_views(self._grads, self.layer_sizes, net.use_bias)
+        # Training's own parameters and gradients: per layer an (n_out, n_in + bias)
+        # block, the bias as its last column; optimizer state has the same layout.
+        self._store: Array = np.empty_like(net.params)
+        self._grad_store: Array = np.zeros_like(net.params)
+        blocks = _blocks(self._store, self.layer_sizes, bias)
+        grad_blocks = _blocks(self._grad_store, self.layer_sizes, bias)
+        # store[k] is public[self._store_order[k]]
+        self._store_order = np.empty(net.n_params, dtype=np.intp)
+        order_blocks = _blocks(self._store_order, self.layer_sizes, bias)
+        public_w, public_b = param_views(np.arange(net.n_params), self.layer_sizes, bias)
+        self._sync_in: list[Op] = []  # MLP.params -> store
+        self._sync_out: list[Op] = []  # store -> MLP.params
+        for layer, n_in in enumerate(self.layer_sizes[:-1]):
+            block, order = blocks[layer], order_blocks[layer]
+            pairs = [(block[:, :n_in], net.weights[layer], order[:, :n_in], public_w[layer])]
+            if net.biases is not None and public_b is not None:
+                pairs.append((block[:, n_in], net.biases[layer], order[:, n_in], public_b[layer]))
+            for mine, public, mine_order, public_order in pairs:
+                self._sync_in.append((np.copyto, (mine, public)))
+                self._sync_out.append((np.copyto, (public, mine)))
+                mine_order[...] = public_order
+        self._grad_w = [g[:, :n_in] for g, n_in in zip(grad_blocks, self.layer_sizes, strict=False)]
         self._layers = Layers(
-            weights=net.weights,
-            biases=net.biases,
-            grad_w=grad_w,
-            grad_b=grad_b,
+            blocks=blocks,
+            weights=[w[:, :n_in] for w, n_in in zip(blocks, self.layer_sizes, strict=False)],
+            grad_blocks=grad_blocks,
             hidden=activation,
             output=self.output_activation,
         )
-        self._param_list, self._grad_list = [net.params], [self._grads]
+        self._param_list, self._grad_list = [self._store], [self._grad_store]
         # Plain SGD: lr is folded into the delta's scale, the update is params -= grads.
         self._fold_lr = self.optimizer.name == "sgd"
         self._folded_lr: float | None = None
-        self._penalty_tmp: Array = np.empty(net.n_weights, dtype=dt)
         self._l1_scale = self._consts.scalar(0.0)
         self._l2_scale = self._consts.scalar(0.0)
-        self._backup: Array = np.empty_like(net.params)
         self._last_grad_norms = [0.0] * net.n_layers
 
         sizes = self.layer_sizes[1:]
@@ -256,7 +299,7 @@ class Trainer:
 
         def buffers(b: int) -> Buffers:
             if b not in self._buffers:
-                self._buffers[b] = make_buffers(b, sizes, dt, base_scale(b), activation)
+                self._buffers[b] = make_buffers(b, sizes, dt, base_scale(b), activation, bias=bias)
             return self._buffers[b]
 
         penalty = self._penalty_ops()
@@ -274,7 +317,7 @@ class Trainer:
             starts = range(0, n, size)
             self._staged = len(starts) > self.max_compiled_batches
             if not self._staged:  # one program per batch, over views of the shuffled copy
-                self._x_shuffled = np.empty_like(self._x_train)
+                self._x_shuffled = np.empty_like(self._x_step)
                 self._yT_shuffled = np.empty_like(self._yT_step)
                 for start in starts:
                     buf = buffers(min(size, n - start))
@@ -287,7 +330,7 @@ class Trainer:
                 for start in starts:
                     b = min(size, n - start)
                     if b not in by_size:
-                        xs = np.empty((b, self._x_train.shape[1]), dtype=dt)
+                        xs = np.empty((b, self._x_step.shape[1]), dtype=dt)
                         ys = np.empty((self._yT_step.shape[0], b), dtype=dt)
                         ops = step_ops(
                             xs.T, ys, self._layers, buffers(b), self._consts, self._fused
@@ -305,6 +348,7 @@ class Trainer:
         self._eval_buffers: dict[int, Buffers] = {}
         self._eval_train = self._eval_programs(self._xT_train, chunk)
         self._eval_test = self._eval_programs(self._xT_test, chunk)
+        run(self._sync_in)
 
     def _eval_programs(self, xT: Array, chunk: int) -> list[tuple[slice, list[Op], Array]]:
         """Forward programs over column chunks of xT (n_in, n); each yields (n_out, rows)."""
@@ -315,7 +359,7 @@ class Trainer:
             rows = min(chunk, n - start)
             if rows not in self._eval_buffers:
                 self._eval_buffers[rows] = make_buffers(
-                    rows, sizes, self.dtype, 1.0, self.activation
+                    rows, sizes, self.dtype, 1.0, self.activation, bias=self.network.use_bias
                 )
             buf = self._eval_buffers[rows]
             sl = slice(start, start + rows)
@@ -326,20 +370,27 @@ class Trainer:
         return programs
 
     def _penalty_ops(self) -> list[Op]:
-        """l2·W and l1·sign(W) added to the weight gradients (the weights come first in the
-        flat buffers, so one slice covers them all and spares the biases)."""
-        nw = self.network.n_weights
-        weights, grads, tmp = self.network.params[:nw], self._grads[:nw], self._penalty_tmp
+        """l2·W and l1·sign(W) added to the weight gradients (not to the biases)."""
         ops: list[Op] = []
-        if self.l2 > 0:
-            ops += [(np.multiply, (weights, self._l2_scale, tmp)), (np.add, (grads, tmp, grads))]
-        if self.l1 > 0:
-            ops += [
-                (np.sign, (weights, tmp)),
-                (np.multiply, (tmp, self._l1_scale, tmp)),
-                (np.add, (grads, tmp, grads)),
-            ]
+        for w, g in zip(self._layers.weights, self._grad_w, strict=True):
+            if self.l1 == 0 and self.l2 == 0:
+                break
+            tmp = np.empty(w.shape, dtype=w.dtype)
+            if self.l2 > 0:
+                ops += [(np.multiply, (w, self._l2_scale, tmp)), (np.add, (g, tmp, g))]
+            if self.l1 > 0:
+                ops += [
+                    (np.sign, (w, tmp)),
+                    (np.multiply, (tmp, self._l1_scale, tmp)),
+                    (np.add, (g, tmp, g)),
+                ]
         return ops
+
+    def _to_public(self, stored: Array) -> Array:
+        """A store-layout flat array (parameters, gradients, optimizer state) in MLP.params's."""
+        out = np.empty_like(stored)
+        out[self._store_order] = stored
+        return out
 
     def _set_scales(self) -> float:
         """Bind the current learning rate into the 0-d scales; returns the gradient factor."""
@@ -360,9 +411,10 @@ class Trainer:
         training set. For tests and diagnostics.
         """
         factor = self._set_scales()
+        run(self._sync_in)
         with np.errstate(all="ignore"):
             run(self._programs[batch_index])
-        out: Array = self._grads / factor
+        out: Array = self._to_public(self._grad_store) / factor
         return out
 
     # --- public -------------------------------------------------------------------------
@@ -374,8 +426,7 @@ class Trainer:
         shuffle RNG go back to where they were before this epoch (the last finite
         values), ``epoch`` stays unchanged and the metrics have ``diverged=True``.
         """
-        params = self.network.params
-        np.copyto(self._backup, params)
+        run(self._sync_in)
         opt_backup = self.optimizer.state_dict()
         rng_backup = self._shuffle_rng.bit_generator.state
         norms_backup = self._last_grad_norms
@@ -387,7 +438,7 @@ class Trainer:
             if self._staged:
                 perm = self._shuffle_rng.permutation(self.data.n_train)
                 for start, stop, ops, xs, ys in self._stages:
-                    np.take(self._x_train, perm[start:stop], axis=0, out=xs, mode="clip")
+                    np.take(self._x_step, perm[start:stop], axis=0, out=xs, mode="clip")
                     np.take(self._yT_step, perm[start:stop], axis=1, out=ys, mode="clip")
                     for f, args in ops:
                         f(*args)
@@ -395,24 +446,24 @@ class Trainer:
             else:
                 if not self._full_batch:
                     perm = self._shuffle_rng.permutation(self.data.n_train)
-                    np.take(self._x_train, perm, axis=0, out=self._x_shuffled, mode="clip")
+                    np.take(self._x_step, perm, axis=0, out=self._x_shuffled, mode="clip")
                     np.take(self._yT_step, perm, axis=1, out=self._yT_shuffled, mode="clip")
                 for ops in self._programs:
                     for f, args in ops:
                         f(*args)
                     step(param_list, grad_list, lr)
-            self._last_grad_norms = [float(np.linalg.norm(g)) / factor for g in self._layers.grad_w]
+            self._last_grad_norms = [float(np.linalg.norm(g)) / factor for g in self._grad_w]
             metrics = self._metrics(self.epoch + 1)
-            finite = math.isfinite(metrics.train_loss) and bool(np.isfinite(params).all())
+            finite = math.isfinite(metrics.train_loss) and bool(np.isfinite(self._store).all())
             if metrics.test_loss is not None:
                 finite = finite and math.isfinite(metrics.test_loss)
-        if not finite:
-            np.copyto(params, self._backup)
+        if not finite:  # MLP.params still holds the weights from before this epoch
             self.optimizer.load_state_dict(opt_backup)
             self._shuffle_rng.bit_generator.state = rng_backup
             self._last_grad_norms = norms_backup
             metrics.diverged = True
             return metrics
+        run(self._sync_out)
         self.epoch += 1
         return metrics
 
@@ -484,6 +535,7 @@ class Trainer:
 
     def evaluate(self) -> EpochMetrics:
         """Metrics of the current weights at the current epoch (epoch 0 before training)."""
+        run(self._sync_in)
         with np.errstate(all="ignore"):
             return self._metrics(self.epoch)
 
@@ -497,8 +549,8 @@ class Trainer:
         arrays: dict[str, NDArray[Any]] = {"params": self.network.params.copy()}
         opt_ints: dict[str, int] = {}
         for key, value in self.optimizer.state_dict().items():
-            if isinstance(value, np.ndarray):
-                arrays[f"optimizer.{key}"] = value
+            if isinstance(value, np.ndarray):  # full-size arrays, in the store's layout
+                arrays[f"optimizer.{key}"] = self._to_public(value)
             else:
                 opt_ints[key] = int(value)
         meta = {
@@ -532,7 +584,7 @@ class Trainer:
             raise ValueError("checkpoint parameter count does not match the network")
         self.network.params[...] = params
         opt_state: dict[str, StateValue] = {
-            k.removeprefix("optimizer."): np.array(v, dtype=self.dtype)
+            k.removeprefix("optimizer."): np.array(v, dtype=self.dtype)[self._store_order]
             for k, v in state.arrays.items()
             if k.startswith("optimizer.")
         }

@@ -183,6 +183,30 @@ def test_checkpoint_resume_is_bit_identical(config: dict[str, Any]) -> None:
     assert trainer.optimizer.state_dict().keys() == straight.optimizer.state_dict().keys()
 
 
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_checkpointed_optimizer_state_is_in_the_public_parameter_layout(use_bias: bool) -> None:
+    """Training keeps its parameters as per-layer [W | b] blocks; a checkpoint's
+    optimizer arrays must still line up with MLP.params (weights, then biases), so
+    that checkpoints stay readable whatever the trainer's inner layout."""
+    data = make_dataset({"kind": "circle", "n_samples": 60})
+    trainer = Trainer(
+        data,
+        hidden_layers=[5, 3],
+        optimizer="momentum",
+        batch_size=None,
+        learning_rate=0.5,
+        use_bias=use_bias,
+        dtype="float64",
+    )
+    before = trainer.network.params.copy()
+    expected_grad = trainer._compute_gradients(0)
+    trainer.train_epoch()
+    # one full-batch momentum step from zero velocity: v = g, params -= lr * v
+    velocity = trainer.state().arrays["optimizer.velocity.0"]
+    np.testing.assert_allclose(velocity, expected_grad, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(before - trainer.network.params, 0.5 * velocity, rtol=1e-9)
+
+
 def test_load_state_rejects_another_network() -> None:
     data = make_dataset({"kind": "xor", "n_samples": 50})
     state = Trainer(data, hidden_layers=[4]).state()
@@ -345,7 +369,7 @@ def test_minibatches_cover_the_epoch_with_a_partial_last_batch() -> None:
     assert trainer.optimizer.state_dict()["t"] == 5
     # the shuffled copy holds every training sample once
     rows = sorted(map(tuple, trainer._x_shuffled.tolist()))
-    assert rows == sorted(map(tuple, trainer._x_train.tolist()))
+    assert rows == sorted(map(tuple, trainer._x_step.tolist()))
     full = Trainer(data, batch_size=None, optimizer="adam")
     full.train_epoch()
     assert full.optimizer.state_dict()["t"] == 1
