@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,11 @@ from app.storage.store import Store
 from app.ui import install_ui
 
 FRONTEND_PACKAGES = ("htmx.org/dist", "htmx-ext-sse/dist", "swagger-ui-dist")
+# The event loop shares the GIL with the pipe readers (unpickling frames) and the store's
+# writer (building metric rows). A thread that wants the GIL waits up to the switch
+# interval for a busy one to give it up: CPython's 5 ms default was /api/health's p99
+# while 4 runs trained (benchmarks/README.md). 0.5 ms bounds that wait.
+GIL_SWITCH_INTERVAL = 0.0005
 
 
 class SetupError(RuntimeError):
@@ -39,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         store = Store(settings.db)
         manager = RunManager(store, settings)
         await manager.startup()
@@ -50,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await manager.shutdown()
             store.close()
+            sys.setswitchinterval(switch_interval)
 
     app = FastAPI(
         title="Backprop Live",

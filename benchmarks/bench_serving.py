@@ -9,6 +9,9 @@ temporary database, then measures, over fixed windows:
 2. 1, 2 and 4 runs training at once: total epochs/s relative to one run, and
    /api/health latency while they train.
 
+Each case has two windows: speed, frames and server CPU first, with no probe;
+then the latency probe (see `measure`).
+
 The subscribers live in a separate process (asyncio + httpx, reading every
 frame), so that their parsing does not compete with the latency probe; it
 does compete with the trainer for the machine's cores. "server CPU" is the
@@ -196,16 +199,20 @@ def health_probe(client: httpx.Client, t0: float, seconds: float) -> Probe:
 
 def measure(client: httpx.Client, pid: int, run_ids: list[str], seconds: float,
             count_frames: Any = None) -> Window:  # fmt: skip
-    """Ping /api/health back to back for `seconds` while the runs train."""
+    """Two windows of `seconds` while the runs train: first training speed, frames and
+    server CPU with nothing else asking; then /api/health latency, probed every ~5 ms.
+    Apart, because the probe is a client on the same two cores: timed together, its own
+    CPU (and the server's answers to it) came out of the runs' share."""
     time.sleep(1.0)  # warm-up: workers started, first frames out
     frames0 = count_frames() if count_frames else 0
     cpu0 = cpu_seconds(pid)
     epochs0, t0 = epochs_of(client, run_ids), time.perf_counter()
-    probe = health_probe(client, t0, seconds)
-    elapsed = probe.elapsed
+    time.sleep(seconds)
     epochs = epochs_of(client, run_ids) - epochs0
+    elapsed = time.perf_counter() - t0
     cpu = (cpu_seconds(pid) - cpu0) / elapsed
     frames = (count_frames() - frames0) / elapsed if count_frames else None
+    probe = health_probe(client, time.perf_counter(), seconds)
     return Window(
         epochs_per_s=epochs / elapsed,
         health_p50_ms=probe.p50_ms,

@@ -86,24 +86,39 @@ class MetricsHistory:
         self._grads = grown(self._grads)
 
     def extend(self, rows: Iterable[MetricRow]) -> None:
-        """Append rows; epochs not after the last one are ignored (exactly-once)."""
-        rows = [r for r in rows]
+        """Append rows; a row whose epoch is not after every earlier one is ignored
+        (exactly-once). Column-wise: a fast run sends thousands of rows a second, and
+        this runs on the event loop."""
+        rows = list(rows)
         if not rows:
             return
-        self._grow(self._n + len(rows))
-        last = self.last_epoch
-        for row in rows:
-            if row.epoch <= last:
-                continue
-            i = self._n
-            self._epoch[i] = row.epoch
-            values = (row.train_loss, row.test_loss, row.train_accuracy, row.test_accuracy)
-            for column, v in zip(self._values, values, strict=True):
-                column[i] = np.nan if v is None else v
-            grads = [np.nan if g is None else g for g in row.grad_norms[: self.n_layers]]
-            self._grads[i, : len(grads)] = grads
-            self._n = i + 1
-            last = row.epoch
+        epochs = np.fromiter((r.epoch for r in rows), dtype=np.int64, count=len(rows))
+        before = np.maximum.accumulate(np.concatenate(([self.last_epoch], epochs[:-1])))
+        keep = epochs > before
+        if not keep.all():
+            rows = [r for r, k in zip(rows, keep.tolist(), strict=True) if k]
+            epochs = epochs[keep]
+        if not rows:
+            return
+        i, k = self._n, len(rows)
+        self._grow(i + k)
+        self._epoch[i : i + k] = epochs
+        # None becomes NaN in a float array
+        scalars = np.array(
+            [(r.train_loss, r.test_loss, r.train_accuracy, r.test_accuracy) for r in rows],
+            dtype=np.float64,
+        )
+        for j, column in enumerate(self._values):
+            column[i : i + k] = scalars[:, j]
+        norms = [r.grad_norms for r in rows]
+        if all(len(g) == self.n_layers for g in norms):
+            self._grads[i : i + k] = np.array(norms, dtype=np.float64)
+        else:  # rows of another network shape: keep what fits, NaN elsewhere
+            for row, g in enumerate(norms, start=i):
+                self._grads[row] = np.nan
+                g = g[: self.n_layers]
+                self._grads[row, : len(g)] = np.array(g, dtype=np.float64)
+        self._n = i + k
 
     def _start(self, since: int) -> int:
         return int(np.searchsorted(self._epoch[: self._n], since, side="right"))

@@ -59,6 +59,16 @@ def test_history_slices_every_epoch_exactly_once() -> None:
     assert len(history) == epoch
 
 
+def test_history_keeps_only_epochs_after_every_earlier_one_within_a_batch() -> None:
+    history = MetricsHistory(n_layers=2)
+    history.extend([row(1), row(2)])
+    history.extend([row(2), row(4), row(3), row(4), row(5), row(1)])
+    assert history.slice()["epoch"] == [1, 2, 4, 5]
+    # a row with fewer gradient norms than layers: NaN (None) for the rest
+    history.extend([MetricRow(6, 1.0, None, None, None, [3.0])])
+    assert history.slice(since=5)["grad_norms"] == [[3.0, None]]
+
+
 def test_history_values_are_json_safe() -> None:
     history = MetricsHistory(n_layers=2)
     history.extend([row(1), MetricRow(2, float("inf"), 1.0, None, None, [1.0, 2.0])])

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from app.storage.errors import StorageError
-from app.storage.store import Checkpoint, MetricRow, Store, pack_arrays, unpack_arrays
+from app.storage.store import (
+    METRIC_SLICE,
+    Checkpoint,
+    MetricRow,
+    Store,
+    pack_arrays,
+    unpack_arrays,
+)
 
 
 def run_row(run_id: str = "a", **fields: Any) -> dict[str, Any]:
@@ -84,6 +91,24 @@ def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         store.commit_progress("a", rows(1, 3), checkpoint(3), {"nope": 1})
     assert store.load_metrics("a") == [] and store.load_checkpoint("a") is None
+    store.close()
+
+
+def test_many_rows_are_stored_in_slices_of_one_transaction(tmp_path: Path) -> None:
+    """A checkpoint of a fast run carries thousands of rows; they are inserted in
+    slices (the event loop gets the GIL in between) but still commit or fail as one."""
+    store = Store(tmp_path / "s.db")
+    store.insert_run(run_row())
+    n = 2 * METRIC_SLICE + 7
+    store.commit_progress("a", rows(1, n), checkpoint(n), {"epoch": n})
+    loaded = store.load_metrics("a")
+    assert loaded == rows(1, n)
+    bad = [*rows(n + 1, n + METRIC_SLICE + 5), MetricRow("x", 1.0, None, None, None, [])]  # type: ignore[arg-type]
+    with pytest.raises(ValueError):  # int("x") in the second slice, after the first went in
+        store.commit_progress("a", bad, checkpoint(2 * n), {"epoch": 2 * n})
+    assert store.load_metrics("a") == loaded
+    saved = store.load_checkpoint("a")
+    assert saved is not None and saved.epoch == n
     store.close()
 
 
