@@ -98,6 +98,42 @@ def test_trainer_kernel_equals_reference_backward(
         np.testing.assert_allclose(grads, _flat(ref.nabla_w, ref.nabla_b), rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("hidden", [[], [4, 2]])
+@pytest.mark.parametrize("batch_size", [1, 7])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_minibatch_step_gradients_match_backward_at_the_layout_edges(
+    hidden: list[int], batch_size: int, use_bias: bool
+) -> None:
+    """The step runs feature-major on transposed views of shuffled row-major samples,
+    with a row of ones for the biases (kernel.py): check it where that layout is
+    thinnest — no hidden layer, batches of one, a partial last batch (23 = 3·7 + 2)."""
+    for task, n_out in (("classification", 1), ("classification", 3), ("regression", 2)):
+        data = tiny_dataset(task, 3, n_out, n=23, seed=4)
+        trainer = Trainer(
+            data,
+            hidden_layers=hidden,
+            activation="tanh",
+            batch_size=batch_size,
+            use_bias=use_bias,
+            dtype="float64",
+        )
+        trainer._x_shuffled[...] = trainer._x_step  # the identity "shuffle"
+        trainer._yT_shuffled[...] = trainer._yT_step
+        last = len(trainer._batch_sizes) - 1
+        for index in (0, last):
+            start = index * batch_size
+            rows = slice(start, start + trainer._batch_sizes[index])
+            ref = trainer.network.backward(
+                trainer._x_train[rows], trainer._y_train[rows], trainer.loss
+            )
+            np.testing.assert_allclose(
+                trainer._compute_gradients(index),
+                _flat(ref.nabla_w, ref.nabla_b),
+                rtol=1e-10,
+                atol=1e-14,
+            )
+
+
 def test_float32_gradients_close_to_float64() -> None:
     data = tiny_dataset("classification", 2, 3, n=20)
     kwargs = {"hidden_layers": [6], "batch_size": None, "seed": 5}
