@@ -2,13 +2,15 @@
 
 One worker process per training run (`app.runs.worker`, forkserver context).
 Each worker has a reader thread that blocks on the pipe and hands messages to
-the event loop (`call_soon_threadsafe`), and a supervisor task that applies
+the event loop (`call_soon_threadsafe`; `processes.py` has that plumbing), and a
+supervisor task that applies
 them in order: metrics into the hub and the pending batch, the latest weights
 into an immutable snapshot (predictions read it, also while training), and
 every checkpoint — with the metrics since the previous one — into the store in
 one transaction. All writes go through one writer thread, in order, so a big
 checkpoint never stalls the loop; status changes are awaited before the API
-answers ("a status the API has reported is durable").
+answers ("a status the API has reported is durable"). A run's in-memory record,
+and how a create request becomes one, are in `record.py`.
 """
 
 from __future__ import annotations
@@ -18,37 +20,49 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import signal
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
-from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 import numpy as np
 
 from app.config import Settings
-from app.nn.datasets import DatasetError, dataset_defaults, dataset_to_json, make_dataset
-from app.nn.network import MLP, count_params, param_views
-from app.nn.training import resolve_head
+from app.nn.datasets import dataset_to_json, make_dataset
+from app.nn.network import param_views
 from app.runs.broadcast import MetricsHistory, RunHub
 from app.runs.models import (
     MAX_EPOCHS,
-    MAX_FEATURES,
-    MAX_PARAMS,
     MAX_PREDICT_ROWS,
-    MAX_SAMPLES,
     MAX_STEP_EPOCHS,
     ProblemError,
     RunCreate,
     RunPatch,
     RunStatus,
     RunView,
-    finite_or_none,
+)
+from app.runs.processes import (
+    EOF,
+    Worker,
+    exit_text,
+    join,
+    kill,
+    read_pipe,
+    send,
+    warm_forkserver,
+)
+from app.runs.record import (
+    METRIC_KEYS,
+    Run,
+    initial_params,
+    last_metrics_of,
+    network_of,
+    no_metrics,
+    prepare_run,
+    run_from_row,
+    stored_config,
+    utcnow,
 )
 from app.runs.step_inspector import StepInputs, inspect_step
 from app.runs.worker import dataset_spec, run_worker
@@ -61,50 +75,6 @@ T = TypeVar("T")
 STOP_TIMEOUT = 15.0  # seconds a worker gets to honour a stop before it is killed
 SHUTDOWN_GRACE = 4.0  # seconds all workers get to checkpoint on shutdown (then killed)
 FRAME_INTERVAL = 1 / 20
-_EOF = object()
-_METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class _Worker:
-    process: Any  # multiprocessing Process
-    conn: Connection
-    target: int
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    done: asyncio.Future[None] | None = None
-    shutting_down: bool = False
-    thread: threading.Thread | None = None
-
-
-@dataclass
-class _Run:
-    id: str
-    config: dict[str, Any]  # public config (API.md `config`)
-    status: RunStatus
-    message: str | None
-    epoch: int
-    last: dict[str, float | None]  # metrics of `epoch`
-    created_at: datetime
-    updated_at: datetime
-    layer_sizes: list[int]
-    task: str
-    n_params: int
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    params: np.ndarray | None = None  # latest weights (flat, never mutated: a snapshot)
-    params_epoch: int = 0
-    state: Checkpoint | None = None  # latest full trainer state known in memory
-    worker: _Worker | None = None
-    hub: RunHub | None = None
-    pending: list[MetricRow] = field(default_factory=list)  # metrics not yet stored
-    # Metrics of a write that failed (disk full): the writer thread alone touches this,
-    # and puts them in front of its next write for the run, so no gap is ever stored.
-    write_backlog: list[MetricRow] = field(default_factory=list)
-    deleted: bool = False
-    predict_net: tuple[np.ndarray, MLP] | None = None
 
 
 class RunManager:
@@ -113,7 +83,7 @@ class RunManager:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, Run] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-store-writer")
         self._mp = multiprocessing.get_context("forkserver")
         # Children start from a server that already imported NumPy and the trainer.
@@ -128,10 +98,10 @@ class RunManager:
         with the metrics after their checkpoint dropped."""
         # Warm the fork server (it imports NumPy and the trainer once) in the background,
         # so the first run starts as fast as the others.
-        asyncio.get_running_loop().run_in_executor(None, _warm_forkserver)
+        asyncio.get_running_loop().run_in_executor(None, warm_forkserver)
         for row in self.store.load_runs():
             if row["status"] == RunStatus.running:
-                now = _now().isoformat()
+                now = utcnow().isoformat()
                 epoch = self.store.rewind_to_checkpoint(
                     row["id"],
                     {
@@ -148,9 +118,9 @@ class RunManager:
                     "start it to continue from its last checkpoint",
                     epoch=epoch,
                     updated_at=now,
-                    last_metrics=_last_metrics(last[0]) if last else None,
+                    last_metrics=last_metrics_of(last[0]) if last else None,
                 )
-            self._runs[row["id"]] = self._run_from_row(row)
+            self._runs[row["id"]] = run_from_row(row)
 
     @property
     def shutting_down(self) -> bool:
@@ -175,13 +145,13 @@ class RunManager:
         workers = [r.worker for r in self._runs.values() if r.worker is not None]
         for w in workers:
             w.shutting_down = True
-            _send(w.conn, ("shutdown",))
+            send(w.conn, ("shutdown",))
         pending = [w.done for w in workers if w.done is not None]
         if pending:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
             for w in workers:
                 if w.done in late:
-                    _kill(w.process)
+                    kill(w.process)
             if late:
                 await asyncio.wait(late, timeout=1.0)
         for task in list(self._tasks):
@@ -204,7 +174,7 @@ class RunManager:
             return
         for row in self.store.load_runs():
             if row["id"] not in self._runs and row["status"] != RunStatus.running:
-                self._runs[row["id"]] = self._run_from_row(row)
+                self._runs[row["id"]] = run_from_row(row)
 
     def get(self, run_id: str) -> RunView:
         return self._view(self._get(run_id))
@@ -261,7 +231,7 @@ class RunManager:
         params, _ = self._params(run)
         cached = run.predict_net
         if cached is None or cached[0] is not params:
-            net = self._network(run)
+            net = network_of(run)
             net.params[...] = params
             cached = (params, net)
             run.predict_net = cached
@@ -285,7 +255,7 @@ class RunManager:
         params, epoch = self._params(run)  # never mutated: a consistent snapshot
         config = {**run.config, "dataset": dict(run.config["dataset"])}
         custom = self.store.load_custom(run.id) if config["dataset"]["kind"] == "custom" else None
-        net = self._network(run)
+        net = network_of(run)
         net.params[...] = params
         weights, biases = self._views(run, params)
         return await asyncio.to_thread(
@@ -328,13 +298,13 @@ class RunManager:
             )
         if body.start:
             self._check_capacity()
-        run, custom = await asyncio.to_thread(self._prepare, body)
+        run, custom = await asyncio.to_thread(prepare_run, body)
         await self._db(
             self.store.insert_run,
             {
                 "id": run.id,
                 "name": run.config["name"],
-                "config": _stored_config(run),
+                "config": stored_config(run),
                 "status": str(run.status),
                 "message": None,
                 "epoch": 0,
@@ -414,10 +384,10 @@ class RunManager:
             self._check_alive(run)
             if run.worker is not None:
                 await self._halt(run.worker, "stop")
-            params = await asyncio.to_thread(self._initial_params, run)
+            params = await asyncio.to_thread(initial_params, run)
             run.params, run.params_epoch, run.state = params, 0, None
-            run.epoch, run.last, run.pending = 0, _no_metrics(), []
-            run.status, run.message, run.updated_at = RunStatus.created, None, _now()
+            run.epoch, run.last, run.pending = 0, no_metrics(), []
+            run.status, run.message, run.updated_at = RunStatus.created, None, utcnow()
             await self._db(
                 self._clear_stored,
                 run,
@@ -452,12 +422,12 @@ class RunManager:
             status, message = run.status, run.message
             if status == RunStatus.completed and config["epochs"] > run.epoch:
                 status, message = RunStatus.stopped, None
-            updated_at = _now()
+            updated_at = utcnow()
             await self._db(
                 self.store.update_run,
                 run.id,
                 name=config["name"],
-                config=_stored_config(run, config),
+                config=stored_config(run, config),
                 status=str(status),
                 message=message,
                 updated_at=updated_at.isoformat(),
@@ -466,7 +436,7 @@ class RunManager:
             run.status, run.message, run.updated_at = status, message, updated_at
             forward = {k: v for k, v in changes.items() if k != "name"}
             if run.worker is not None and forward:
-                _send(run.worker.conn, ("set", forward))
+                send(run.worker.conn, ("set", forward))
             if run.hub is not None:
                 run.hub.set_view(self._view(run))
             return self._view(run)
@@ -486,7 +456,7 @@ class RunManager:
 
     # ---- internals: records -------------------------------------------------------------
 
-    def _get(self, run_id: str) -> _Run:
+    def _get(self, run_id: str) -> Run:
         run = self._runs.get(run_id)
         if run is None:
             self._adopt_stored_runs()
@@ -496,11 +466,11 @@ class RunManager:
         return run
 
     @staticmethod
-    def _check_alive(run: _Run) -> None:
+    def _check_alive(run: Run) -> None:
         if run.deleted:
             raise ProblemError(404, f"no run with id {run.id!r}")
 
-    def _view(self, run: _Run) -> RunView:
+    def _view(self, run: Run) -> RunView:
         return RunView(
             id=run.id,
             name=run.config["name"],
@@ -513,122 +483,10 @@ class RunManager:
             epoch=run.epoch,
             created_at=run.created_at,
             updated_at=run.updated_at,
-            **{k: run.last.get(k) for k in _METRIC_KEYS},
+            **{k: run.last.get(k) for k in METRIC_KEYS},
         )
 
-    def _run_from_row(self, row: dict[str, Any]) -> _Run:
-        config = dict(row["config"])
-        layer_sizes = list(config.pop("_layer_sizes"))
-        task = config.pop("_task")
-        return _Run(
-            id=row["id"],
-            config=config,
-            status=RunStatus(row["status"]),
-            message=row["message"],
-            epoch=int(row["epoch"]),
-            last=row["last_metrics"] or _no_metrics(),
-            created_at=datetime.fromisoformat(row["created_at"]),
-            updated_at=datetime.fromisoformat(row["updated_at"]),
-            layer_sizes=layer_sizes,
-            task=task,
-            n_params=count_params(layer_sizes, config["use_bias"]),
-        )
-
-    def _prepare(self, body: RunCreate) -> tuple[_Run, dict[str, np.ndarray] | None]:
-        """Resolve defaults and check every limit that needs the dataset (worker thread)."""
-        spec = body.dataset.model_dump()
-        try:
-            data = make_dataset(spec)
-            public_dataset = {
-                k: v for k, v in dataset_defaults(spec).items() if k not in ("x", "y")
-            }
-        except DatasetError as exc:
-            raise ProblemError(422, f"dataset.{exc}", f"dataset.{exc.field}") from None
-        n_samples = data.x_train.shape[0] + data.x_test.shape[0]
-        if n_samples > MAX_SAMPLES:
-            raise ProblemError(422, f"at most {MAX_SAMPLES} samples", "dataset.n_samples")
-        if data.n_inputs > MAX_FEATURES or data.n_outputs > MAX_FEATURES:
-            raise ProblemError(
-                422,
-                f"at most {MAX_FEATURES} inputs and outputs",
-                "dataset",
-            )
-        try:
-            output_activation, loss = resolve_head(
-                data.task, data.n_outputs, body.output_activation, body.loss
-            )
-        except ValueError as exc:
-            blamed = getattr(exc, "field", "loss")
-            raise ProblemError(
-                422, str(exc), blamed if blamed in ("loss", "output_activation") else "loss"
-            ) from None
-        layer_sizes = [data.n_inputs, *body.hidden_layers, data.n_outputs]
-        n_params = count_params(layer_sizes, body.use_bias)
-        if n_params > MAX_PARAMS:
-            raise ProblemError(
-                422,
-                f"the network {layer_sizes} would have {n_params:,} parameters; "
-                f"the limit is {MAX_PARAMS:,}",
-                "hidden_layers",
-            )
-        run_id = uuid.uuid4().hex[:12]
-        hidden = "-".join(str(h) for h in body.hidden_layers) or "linear"
-        config: dict[str, Any] = body.model_dump(exclude={"start", "dataset"})
-        config.update(
-            name=body.name if body.name is not None else f"{spec['kind']} {hidden} {run_id[:4]}",
-            dataset=public_dataset,
-            output_activation=output_activation,
-            loss=loss,
-        )
-        custom = None
-        if spec["kind"] == "custom":
-            y_dtype = np.int64 if data.task == "classification" else np.float64
-            custom = {
-                "x": np.asarray(spec["x"], dtype=np.float64),
-                "y": np.asarray(spec["y"], dtype=y_dtype),
-            }
-        now = _now()
-        run = _Run(
-            id=run_id,
-            config=config,
-            status=RunStatus.created,
-            message=None,
-            epoch=0,
-            last=_no_metrics(),
-            created_at=now,
-            updated_at=now,
-            layer_sizes=layer_sizes,
-            task=data.task,
-            n_params=n_params,
-        )
-        # The creation weights, as the worker's Trainer draws them (same seed, same call).
-        run.params = self._initial_params(run)
-        return run, custom
-
-    def _network(self, run: _Run) -> MLP:
-        c = run.config
-        return MLP(
-            run.layer_sizes,
-            activation=c["activation"],
-            output_activation=c["output_activation"],
-            use_bias=c["use_bias"],
-            dtype=c["dtype"],
-        )
-
-    def _initial_params(self, run: _Run) -> np.ndarray:
-        c = run.config
-        net = MLP.initialise(
-            run.layer_sizes,
-            activation=c["activation"],
-            output_activation=c["output_activation"],
-            use_bias=c["use_bias"],
-            init=c["init"],
-            rng=np.random.default_rng(int(c["seed"])),
-            dtype=c["dtype"],
-        )
-        return net.params
-
-    def _params(self, run: _Run) -> tuple[np.ndarray, int]:
+    def _params(self, run: Run) -> tuple[np.ndarray, int]:
         """The latest weights snapshot (flat) and its epoch, loading it on first use."""
         params = run.params
         if params is None:
@@ -637,16 +495,16 @@ class RunManager:
                 run.state = state
                 params, run.params_epoch = state.arrays["params"], state.epoch
             else:
-                params, run.params_epoch = self._initial_params(run), 0
+                params, run.params_epoch = initial_params(run), 0
             run.params = params
         return params, run.params_epoch
 
     def _views(
-        self, run: _Run, params: np.ndarray
+        self, run: Run, params: np.ndarray
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         return param_views(params, run.layer_sizes, bool(run.config["use_bias"]))
 
-    def _hub(self, run: _Run) -> RunHub:
+    def _hub(self, run: Run) -> RunHub:
         if run.hub is None:
 
             def load_layers() -> tuple[list[np.ndarray], list[np.ndarray] | None, int]:
@@ -671,7 +529,7 @@ class RunManager:
 
     def _commit_progress(
         self,
-        run: _Run,
+        run: Run,
         metrics: list[MetricRow],
         state: Checkpoint | None,
         fields: dict[str, Any],
@@ -684,11 +542,11 @@ class RunManager:
             raise
         run.write_backlog = []
 
-    def _rewind_stored(self, run: _Run, fields: dict[str, Any]) -> int:
+    def _rewind_stored(self, run: Run, fields: dict[str, Any]) -> int:
         run.write_backlog = []  # after the stored checkpoint: dropped like everything there
         return self.store.rewind_to_checkpoint(run.id, fields)
 
-    def _clear_stored(self, run: _Run, fields: dict[str, Any]) -> None:
+    def _clear_stored(self, run: Run, fields: dict[str, Any]) -> None:
         run.write_backlog = []
         self.store.clear_progress(run.id, fields)
 
@@ -697,8 +555,8 @@ class RunManager:
         future = self._writer.submit(fn, *args, **kwargs)
         future.add_done_callback(_log_write_error)
 
-    async def _set_status(self, run: _Run, status: RunStatus, message: str | None) -> None:
-        run.status, run.message, run.updated_at = status, message, _now()
+    async def _set_status(self, run: Run, status: RunStatus, message: str | None) -> None:
+        run.status, run.message, run.updated_at = status, message, utcnow()
         await self._db(
             self.store.update_run,
             run.id,
@@ -720,7 +578,7 @@ class RunManager:
                 f"{self.settings.max_running_runs}); stop one first",
             )
 
-    async def _launch(self, run: _Run, target: int) -> _Worker:
+    async def _launch(self, run: Run, target: int) -> Worker:
         """Start a worker training `run` up to `target` epochs; the run becomes `running`."""
         self._check_capacity()  # fail fast; checked again below, after the reads
         custom = None
@@ -750,10 +608,10 @@ class RunManager:
             target=run_worker, args=(child_conn, job), name=f"run-{run.id}", daemon=True
         )
         loop = asyncio.get_running_loop()
-        worker = _Worker(process=process, conn=parent_conn, target=target)
+        worker = Worker(process=process, conn=parent_conn, target=target)
         worker.done = loop.create_future()
         run.worker = worker  # counts against the cap from now on
-        updated_at = _now()
+        updated_at = utcnow()
         before = {"status": str(run.status), "message": run.message}
         try:
             # Stored before the worker starts: a database that refuses the write (503)
@@ -779,7 +637,7 @@ class RunManager:
             raise
         child_conn.close()
         worker.thread = threading.Thread(
-            target=_read_pipe,
+            target=read_pipe,
             args=(parent_conn, loop, worker.queue),
             name=f"run-{run.id}-reader",
             daemon=True,
@@ -792,10 +650,10 @@ class RunManager:
         hub.set_view(self._view(run))
         return worker
 
-    def _rewind(self, run: _Run, epoch: int) -> None:
+    def _rewind(self, run: Run, epoch: int) -> None:
         rows = self.store.load_metrics(run.id, since=epoch - 1) if epoch else []
         run.epoch = epoch
-        run.last = _last_metrics(rows[0]) if rows and rows[0].epoch == epoch else _no_metrics()
+        run.last = last_metrics_of(rows[0]) if rows and rows[0].epoch == epoch else no_metrics()
         run.pending = [m for m in run.pending if m.epoch <= epoch]
         if run.hub is not None:
             if run.params is None or run.params_epoch != epoch:
@@ -804,9 +662,9 @@ class RunManager:
                 run.hub.set_layers(weights, biases, run.params_epoch)
             run.hub.rewind(epoch, self._view(run))
 
-    async def _halt(self, worker: _Worker, command: str) -> None:
+    async def _halt(self, worker: Worker, command: str) -> None:
         """Ask the worker to stop and wait until its run is stored and settled."""
-        _send(worker.conn, (command,))
+        send(worker.conn, (command,))
         done = worker.done
         if done is None:
             return
@@ -819,17 +677,17 @@ class RunManager:
                 command,
                 STOP_TIMEOUT,
             )
-            _kill(worker.process)
+            kill(worker.process)
             await asyncio.shield(done)
 
-    def _apply(self, run: _Run, msg: dict[str, Any]) -> None:
+    def _apply(self, run: Run, msg: dict[str, Any]) -> None:
         """A frame (or the final message) from the worker: memory, hub, store."""
         rows: list[MetricRow] = [m for m in msg["metrics"] if m.epoch > run.epoch]
         if msg.get("reason") == "diverged" and rows:
             rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
         if rows:
             run.epoch = rows[-1].epoch
-            run.last = _last_metrics(rows[-1])
+            run.last = last_metrics_of(rows[-1])
             run.pending.extend(rows)
         params = msg.get("params")
         if params is not None:
@@ -838,7 +696,7 @@ class RunManager:
         if state is not None:
             arrays, meta = state
             run.state = Checkpoint(int(meta["epoch"]), arrays, meta)
-        run.updated_at = _now()
+        run.updated_at = utcnow()
         if run.hub is not None:
             weights = biases = None
             if params is not None:
@@ -847,7 +705,7 @@ class RunManager:
         if state is not None and msg["type"] == "frame":
             self._checkpoint_later(run)
 
-    def _checkpoint_later(self, run: _Run) -> None:
+    def _checkpoint_later(self, run: Run) -> None:
         state = run.state
         if state is None:
             return
@@ -862,18 +720,18 @@ class RunManager:
                 "epoch": state.epoch,
                 "last_metrics": run.last
                 if run.epoch == state.epoch
-                else (_last_metrics(metrics[-1]) if metrics else None),
+                else (last_metrics_of(metrics[-1]) if metrics else None),
                 "updated_at": run.updated_at.isoformat(),
             },
         )
 
-    async def _supervise(self, run: _Run, worker: _Worker) -> None:
+    async def _supervise(self, run: Run, worker: Worker) -> None:
         final: dict[str, Any] | None = None
         broken: str | None = None
         try:
             while True:
                 msg = await worker.queue.get()
-                if msg is _EOF:
+                if msg is EOF:
                     break
                 if isinstance(msg, BaseException):
                     broken = f"{type(msg).__name__}: {msg}"
@@ -882,7 +740,7 @@ class RunManager:
                 if msg["type"] == "final":
                     final = msg
                     break
-            exitcode = await asyncio.to_thread(_join, worker.process)
+            exitcode = await asyncio.to_thread(join, worker.process)
             status, message = self._outcome(run, worker, final, broken, exitcode)
             await self._finish(run, final, status, message)
         except StorageError as exc:
@@ -902,8 +760,8 @@ class RunManager:
 
     def _outcome(
         self,
-        run: _Run,
-        worker: _Worker,
+        run: Run,
+        worker: Worker,
         final: dict[str, Any] | None,
         broken: str | None,
         exitcode: int | None,
@@ -915,7 +773,7 @@ class RunManager:
                 return RunStatus.failed, f"lost contact with the worker process ({broken})"
             return (
                 RunStatus.failed,
-                f"the worker process died unexpectedly ({_exit_text(exitcode)})",
+                f"the worker process died unexpectedly ({exit_text(exitcode)})",
             )
         reason = final["reason"]
         if reason == "error":
@@ -929,17 +787,17 @@ class RunManager:
         return RunStatus.stopped, None
 
     async def _finish(
-        self, run: _Run, final: dict[str, Any] | None, status: RunStatus, message: str | None
+        self, run: Run, final: dict[str, Any] | None, status: RunStatus, message: str | None
     ) -> None:
         """Store the run's end (pending metrics, final checkpoint, status), then show it:
         a status anyone can read is already durable."""
         if run.epoch > run.config["epochs"]:
             run.config["epochs"] = run.epoch  # epochs was lowered below a fast worker's epoch
-        updated_at = _now()
+        updated_at = utcnow()
         fields: dict[str, Any] = {
             "status": str(status),
             "message": message,
-            "config": _stored_config(run),
+            "config": stored_config(run),
             "updated_at": updated_at.isoformat(),
         }
         state = run.state if final is not None and final.get("state") is not None else None
@@ -961,84 +819,11 @@ class RunManager:
 # ---- helpers --------------------------------------------------------------------------
 
 
-def _warm_forkserver() -> None:
-    with contextlib.suppress(Exception):  # only a head start; a real start reports errors
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-
-
 def _task_count() -> int:
     try:
         return len(asyncio.all_tasks())
     except RuntimeError:  # called outside the event loop thread
         return -1
-
-
-def _stored_config(run: _Run, config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The public config (the run's, or `config`) plus what a restart needs without
-    rebuilding the dataset."""
-    return {**(config or run.config), "_layer_sizes": run.layer_sizes, "_task": run.task}
-
-
-def _no_metrics() -> dict[str, float | None]:
-    return dict.fromkeys(_METRIC_KEYS)
-
-
-def _last_metrics(row: MetricRow) -> dict[str, float | None]:
-    return {k: finite_or_none(getattr(row, k)) for k in _METRIC_KEYS}
-
-
-def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        conn.send(msg)
-
-
-def _kill(process: Any) -> None:
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        process.kill()
-
-
-def _join(process: Any) -> int | None:
-    process.join(5.0)
-    if process.exitcode is None:
-        _kill(process)
-        process.join(2.0)
-    code: int | None = process.exitcode
-    with contextlib.suppress(ValueError):
-        process.close()
-    return code
-
-
-def _exit_text(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "exit status unknown"
-    if exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
-
-
-def _read_pipe(
-    conn: Connection, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]
-) -> None:
-    """Reader thread: block on the pipe, hand each message to the loop, stop after the end."""
-    while True:
-        msg: Any
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            msg = _EOF
-        except Exception as exc:  # a message that cannot be unpickled
-            msg = exc
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, msg)
-        except RuntimeError:  # the loop is closed
-            return
-        if msg is _EOF or isinstance(msg, BaseException) or msg.get("type") == "final":
-            return
 
 
 def _log_write_error(future: Any) -> None:

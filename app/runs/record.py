@@ -1,0 +1,201 @@
+"""A run's record in the server's memory, and how a create request becomes one.
+
+`Run` is what RunManager keeps per run (public config, status, last metrics, the
+latest weights snapshot, its worker and hub); `prepare_run` checks a request against
+every limit that needs the dataset and resolves its defaults; the rest converts
+between a `Run`, the store's row and the network it defines."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from app.nn.datasets import DatasetError, dataset_defaults, make_dataset
+from app.nn.network import MLP, count_params
+from app.nn.training import resolve_head
+from app.runs.broadcast import RunHub
+from app.runs.models import (
+    MAX_FEATURES,
+    MAX_PARAMS,
+    MAX_SAMPLES,
+    ProblemError,
+    RunCreate,
+    RunStatus,
+    finite_or_none,
+)
+from app.runs.processes import Worker
+from app.storage.store import Checkpoint, MetricRow
+
+METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Run:
+    """One run as the server holds it; RunManager changes it on the event loop only."""
+
+    id: str
+    config: dict[str, Any]  # public config (API.md `config`)
+    status: RunStatus
+    message: str | None
+    epoch: int
+    last: dict[str, float | None]  # metrics of `epoch`
+    created_at: datetime
+    updated_at: datetime
+    layer_sizes: list[int]
+    task: str
+    n_params: int
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    params: np.ndarray | None = None  # latest weights (flat, never mutated: a snapshot)
+    params_epoch: int = 0
+    state: Checkpoint | None = None  # latest full trainer state known in memory
+    worker: Worker | None = None
+    hub: RunHub | None = None
+    pending: list[MetricRow] = field(default_factory=list)  # metrics not yet stored
+    # Metrics of a write that failed (disk full): the writer thread alone touches this,
+    # and puts them in front of its next write for the run, so no gap is ever stored.
+    write_backlog: list[MetricRow] = field(default_factory=list)
+    deleted: bool = False
+    predict_net: tuple[np.ndarray, MLP] | None = None
+
+
+def stored_config(run: Run, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The public config (the run's, or `config`) plus what a restart needs without
+    rebuilding the dataset."""
+    return {**(config or run.config), "_layer_sizes": run.layer_sizes, "_task": run.task}
+
+
+def no_metrics() -> dict[str, float | None]:
+    """`last` of a run without an epoch yet."""
+    return dict.fromkeys(METRIC_KEYS)
+
+
+def last_metrics_of(row: MetricRow) -> dict[str, float | None]:
+    """`last` from an epoch's metrics (non-finite values become None)."""
+    return {k: finite_or_none(getattr(row, k)) for k in METRIC_KEYS}
+
+
+def run_from_row(row: dict[str, Any]) -> Run:
+    """A run as the store holds it (see stored_config)."""
+    config = dict(row["config"])
+    layer_sizes = list(config.pop("_layer_sizes"))
+    task = config.pop("_task")
+    return Run(
+        id=row["id"],
+        config=config,
+        status=RunStatus(row["status"]),
+        message=row["message"],
+        epoch=int(row["epoch"]),
+        last=row["last_metrics"] or no_metrics(),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        layer_sizes=layer_sizes,
+        task=task,
+        n_params=count_params(layer_sizes, config["use_bias"]),
+    )
+
+
+def prepare_run(body: RunCreate) -> tuple[Run, dict[str, np.ndarray] | None]:
+    """Resolve defaults and check every limit that needs the dataset. Builds the dataset,
+    so RunManager calls it in a thread, off the event loop."""
+    spec = body.dataset.model_dump()
+    try:
+        data = make_dataset(spec)
+        public_dataset = {k: v for k, v in dataset_defaults(spec).items() if k not in ("x", "y")}
+    except DatasetError as exc:
+        raise ProblemError(422, f"dataset.{exc}", f"dataset.{exc.field}") from None
+    n_samples = data.x_train.shape[0] + data.x_test.shape[0]
+    if n_samples > MAX_SAMPLES:
+        raise ProblemError(422, f"at most {MAX_SAMPLES} samples", "dataset.n_samples")
+    if data.n_inputs > MAX_FEATURES or data.n_outputs > MAX_FEATURES:
+        raise ProblemError(
+            422,
+            f"at most {MAX_FEATURES} inputs and outputs",
+            "dataset",
+        )
+    try:
+        output_activation, loss = resolve_head(
+            data.task, data.n_outputs, body.output_activation, body.loss
+        )
+    except ValueError as exc:
+        blamed = getattr(exc, "field", "loss")
+        raise ProblemError(
+            422, str(exc), blamed if blamed in ("loss", "output_activation") else "loss"
+        ) from None
+    layer_sizes = [data.n_inputs, *body.hidden_layers, data.n_outputs]
+    n_params = count_params(layer_sizes, body.use_bias)
+    if n_params > MAX_PARAMS:
+        raise ProblemError(
+            422,
+            f"the network {layer_sizes} would have {n_params:,} parameters; "
+            f"the limit is {MAX_PARAMS:,}",
+            "hidden_layers",
+        )
+    run_id = uuid.uuid4().hex[:12]
+    hidden = "-".join(str(h) for h in body.hidden_layers) or "linear"
+    config: dict[str, Any] = body.model_dump(exclude={"start", "dataset"})
+    config.update(
+        name=body.name if body.name is not None else f"{spec['kind']} {hidden} {run_id[:4]}",
+        dataset=public_dataset,
+        output_activation=output_activation,
+        loss=loss,
+    )
+    custom = None
+    if spec["kind"] == "custom":
+        y_dtype = np.int64 if data.task == "classification" else np.float64
+        custom = {
+            "x": np.asarray(spec["x"], dtype=np.float64),
+            "y": np.asarray(spec["y"], dtype=y_dtype),
+        }
+    now = utcnow()
+    run = Run(
+        id=run_id,
+        config=config,
+        status=RunStatus.created,
+        message=None,
+        epoch=0,
+        last=no_metrics(),
+        created_at=now,
+        updated_at=now,
+        layer_sizes=layer_sizes,
+        task=data.task,
+        n_params=n_params,
+    )
+    # The creation weights, as the worker's Trainer draws them (same seed, same call).
+    run.params = initial_params(run)
+    return run, custom
+
+
+def network_of(run: Run) -> MLP:
+    """The run's network, all zeros (for loading weights into)."""
+    c = run.config
+    return MLP(
+        run.layer_sizes,
+        activation=c["activation"],
+        output_activation=c["output_activation"],
+        use_bias=c["use_bias"],
+        dtype=c["dtype"],
+    )
+
+
+def initial_params(run: Run) -> np.ndarray:
+    """The creation weights, as the worker's Trainer draws them (same seed, same call)."""
+    c = run.config
+    net = MLP.initialise(
+        run.layer_sizes,
+        activation=c["activation"],
+        output_activation=c["output_activation"],
+        use_bias=c["use_bias"],
+        init=c["init"],
+        rng=np.random.default_rng(int(c["seed"])),
+        dtype=c["dtype"],
+    )
+    return net.params
