@@ -392,3 +392,43 @@ def test_page_keeps_up_with_a_fast_run(page: Page, api: httpx.Client, make_run: 
     assert stopped["status"] == "stopped"
     expect(page.locator("#status")).to_have_attribute("data-status", "stopped")
     expect(epoch).to_have_attribute("data-epoch", str(stopped["epoch"]))
+
+
+LINK_OFFSET = (
+    "() => getComputedStyle(document.querySelector('#network .links path')).strokeDashoffset"
+)
+AFTER_FRAMES = """n => new Promise(done => {
+  const tick = left => left ? requestAnimationFrame(() => tick(left - 1)) : done();
+  tick(n);
+})"""
+
+
+def test_links_flow_while_the_run_trains_and_rest_when_it_stops(
+    page: Page, make_run: MakeRun
+) -> None:
+    """As in the Playground, the links' dashes move while the run trains. The network is
+    re-rendered every frame, so the motion must survive new paths; it stops with the run,
+    and never starts for a reader who asked for reduced motion."""
+    run = make_run(name="flow", **PACED_RUN)
+    page.goto(f"/runs/{run['id']}")
+    expect(page.locator("#status")).to_have_attribute("data-status", "running")
+    start = page.evaluate(LINK_OFFSET)
+    # moves on, across several re-rendered frames (epochs keep arriving meanwhile)
+    epoch = page_epoch(page)
+    page.wait_for_function(f"o => ({LINK_OFFSET})() !== o", arg=start)
+    expect(page.locator("#epoch")).not_to_have_attribute("data-epoch", str(epoch))
+    page.wait_for_function(f"o => ({LINK_OFFSET})() !== o", arg=page.evaluate(LINK_OFFSET))
+
+    page.click("#start-stop")
+    expect(page.locator("#status")).to_have_attribute("data-status", "stopped")
+    page.evaluate(AFTER_FRAMES, 3)  # a pause takes hold on the next animation frame
+    resting = page.evaluate(LINK_OFFSET)
+    page.evaluate(AFTER_FRAMES, 30)
+    assert page.evaluate(LINK_OFFSET) == resting
+
+    page.emulate_media(reduced_motion="reduce")
+    page.click("#start-stop")
+    expect(page.locator("#status")).to_have_attribute("data-status", "running")
+    expect(page.locator("#epoch")).not_to_have_attribute("data-epoch", str(page_epoch(page)))
+    page.evaluate(AFTER_FRAMES, 30)
+    assert page.evaluate(LINK_OFFSET) == "0px"
