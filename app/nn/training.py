@@ -348,7 +348,8 @@ class Trainer:
         self._eval_buffers: dict[int, Buffers] = {}
         self._eval_train = self._eval_programs(self._xT_train, chunk)
         self._eval_test = self._eval_programs(self._xT_test, chunk)
-        run(self._sync_in)
+        # The store is filled from MLP.params by every entry point that reads it
+        # (train_epoch, evaluate, _compute_gradients), so not here.
 
     def _eval_programs(self, xT: Array, chunk: int) -> list[tuple[slice, list[Op], Array]]:
         """Forward programs over column chunks of xT (n_in, n); each yields (n_out, rows)."""
@@ -372,9 +373,9 @@ class Trainer:
     def _penalty_ops(self) -> list[Op]:
         """l2·W and l1·sign(W) added to the weight gradients (not to the biases)."""
         ops: list[Op] = []
+        if self.l1 == 0 and self.l2 == 0:
+            return ops
         for w, g in zip(self._layers.weights, self._grad_w, strict=True):
-            if self.l1 == 0 and self.l2 == 0:
-                break
             tmp = np.empty(w.shape, dtype=w.dtype)
             if self.l2 > 0:
                 ops += [(np.multiply, (w, self._l2_scale, tmp)), (np.add, (g, tmp, g))]
