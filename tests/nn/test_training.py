@@ -220,15 +220,15 @@ def test_load_state_rejects_another_network() -> None:
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
 def test_divergence_keeps_the_last_finite_weights(optimizer: str) -> None:
     data = make_dataset({"kind": "plane", "n_samples": 200, "noise": 0})
-    trainer = Trainer(
-        data,
-        hidden_layers=[8],
-        activation="relu",
-        learning_rate=10.0,
-        optimizer=optimizer,
-        batch_size=None,
-        init="normal",
-    )
+    config: dict[str, Any] = {
+        "hidden_layers": [8],
+        "activation": "relu",
+        "learning_rate": 10.0,
+        "optimizer": optimizer,
+        "batch_size": None,
+        "init": "normal",
+    }
+    trainer = Trainer(data, **config)
     diverged = None
     for _ in range(200):
         before = trainer.network.params.copy()
@@ -249,15 +249,7 @@ def test_divergence_keeps_the_last_finite_weights(optimizer: str) -> None:
 
     state = trainer.state()
     meta = orjson.loads(orjson.dumps(state.meta))
-    again = Trainer(
-        data,
-        hidden_layers=[8],
-        activation="relu",
-        learning_rate=10.0,
-        optimizer=optimizer,
-        batch_size=None,
-        init="normal",
-    )
+    again = Trainer(data, **config)
     again.load_state(TrainerState(arrays=state.arrays, meta=meta))
     np.testing.assert_array_equal(again.network.params, trainer.network.params)
     assert again.epoch == trainer.epoch
