@@ -9,7 +9,6 @@ checked by the manager at create time and raised as ``ProblemError``.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from app.runs.errors import ProblemError
+from app.storage.store import finite_or_none
 
 __all__ = [
     "DatasetSpec",
@@ -198,14 +198,6 @@ class PredictRequest(BaseModel):
 
 
 # ---- the API's Run object ----------------------------------------------------------------
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """JSON-safe number: NaN/±Inf (and None) become None."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def iso(moment: datetime) -> str:

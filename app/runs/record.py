@@ -26,10 +26,9 @@ from app.runs.models import (
     ProblemError,
     RunCreate,
     RunStatus,
-    finite_or_none,
 )
 from app.runs.processes import Worker
-from app.storage.store import Checkpoint, MetricRow
+from app.storage.store import Checkpoint, MetricRow, finite_or_none
 
 METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 

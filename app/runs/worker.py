@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 
 from app.nn.datasets import Dataset, make_dataset  # noqa: E402
 from app.nn.training import EpochMetrics, Trainer, TrainerState  # noqa: E402
-from app.storage.store import MetricRow  # noqa: E402
+from app.storage.store import MetricRow, finite_or_none  # noqa: E402
 
 # An epoch slower than this may be abandoned mid-way by a stop (see module docstring).
 ABORTABLE_EPOCH_SECONDS = 0.05
@@ -99,19 +99,12 @@ def build_trainer(
 def metric_row(m: EpochMetrics) -> MetricRow:
     return MetricRow(
         int(m.epoch),
-        _num(m.train_loss),
-        _num(m.test_loss),
-        _num(m.train_accuracy),
-        _num(m.test_accuracy),
-        [_num(g) for g in m.grad_norms],
+        finite_or_none(m.train_loss),
+        finite_or_none(m.test_loss),
+        finite_or_none(m.train_accuracy),
+        finite_or_none(m.test_accuracy),
+        [finite_or_none(g) for g in m.grad_norms],
     )
-
-
-def _num(v: float | None) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return v if np.isfinite(v) else None
 
 
 def state_payload(state: TrainerState) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -94,7 +94,8 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 METRIC_SLICE = 200  # metric rows inserted between two chances for other threads
 
 
-def _num(value: float | None) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
+    """JSON-safe number: NaN/±Inf (and None) become None."""
     if value is None:
         return None
     value = float(value)
@@ -288,16 +289,16 @@ class Store:
                 db.executemany(
                     "INSERT OR REPLACE INTO metrics (run_id, epoch, train_loss, test_loss,"
                     " train_accuracy, test_accuracy, grad_norms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    # orjson writes non-finite norms as null, like _num, at a tenth of the
-                    # cost of json.dumps.
+                    # orjson writes non-finite norms as null, like finite_or_none, at a
+                    # tenth of the cost of json.dumps.
                     [
                         (
                             run_id,
                             int(m.epoch),
-                            _num(m.train_loss),
-                            _num(m.test_loss),
-                            _num(m.train_accuracy),
-                            _num(m.test_accuracy),
+                            finite_or_none(m.train_loss),
+                            finite_or_none(m.test_loss),
+                            finite_or_none(m.train_accuracy),
+                            finite_or_none(m.test_accuracy),
                             orjson.dumps(m.grad_norms, option=_NUMPY).decode(),
                         )
                         for m in metrics[start : start + METRIC_SLICE]
