@@ -30,7 +30,7 @@ _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
 LayersLoader = Callable[[], tuple[list[np.ndarray], list[np.ndarray] | None, int]]
 
 
-def _clean(values: np.ndarray) -> list[float | None]:
+def finite_list(values: np.ndarray) -> list[float | None]:
     """JSON-safe list: NaN/±Inf -> None."""
     return [v if math.isfinite(v) else None for v in values.tolist()]
 
@@ -137,8 +137,8 @@ class MetricsHistory:
         cols = self.columns(since)
         out: dict[str, list[Any]] = {"epoch": cols["epoch"].tolist()}
         for name in _SCALAR_COLUMNS:
-            out[name] = _clean(cols[name])
-        out["grad_norms"] = [_clean(row) for row in cols["grad_norms"]]
+            out[name] = finite_list(cols[name])
+        out["grad_norms"] = [finite_list(row) for row in cols["grad_norms"]]
         return out
 
     def rows(self, since: int = 0) -> list[MetricRow]:

@@ -31,7 +31,7 @@ import numpy as np
 from app.config import Settings
 from app.nn.datasets import dataset_to_json, make_dataset
 from app.nn.network import param_views
-from app.runs.broadcast import MetricsHistory, RunHub
+from app.runs.broadcast import MetricsHistory, RunHub, finite_list
 from app.runs.models import (
     MAX_EPOCHS,
     MAX_PREDICT_ROWS,
@@ -237,9 +237,7 @@ class RunManager:
             run.predict_net = cached
         with np.errstate(all="ignore"):
             out = cached[1].forward(x).astype(np.float64)
-        result: dict[str, Any] = {
-            "outputs": [[v if np.isfinite(v) else None for v in row] for row in out.tolist()]
-        }
+        result: dict[str, Any] = {"outputs": [finite_list(row) for row in out]}
         if run.task == "classification":
             labels = (out[:, 0] >= 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(1)
             result["labels"] = labels.tolist()
