@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ from app.nn.datasets import dataset_to_json, make_dataset, teacher_network
 from app.nn.features import feature_matrix
 from app.nn.network import param_views
 from app.runs.broadcast import MetricsHistory, RunHub, finite_list, layers_public
+from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live, new_owner
 from app.runs.models import (
     LIVE_FIELDS,
     MAX_EPOCHS,
@@ -97,37 +99,58 @@ class RunManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._creating = 0  # creates past the stored-runs check, not yet in _runs
+        self.owner = new_owner()  # the name of this process's leases
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Load every run; runs the last server left `running` become `interrupted`,
-        with the metrics after their checkpoint dropped."""
+        """Load every run; runs left `running` by a process that no longer trains them
+        (no live lease) become `interrupted`, with the metrics after their checkpoint
+        dropped. A run another live process trains is left to it (see `_adopt_stored_runs`)."""
         # Warm the fork server (it imports NumPy and the trainer once) in the background,
         # so the first run starts as fast as the others.
         asyncio.get_running_loop().run_in_executor(None, warm_forkserver)
-        for row in self.store.load_runs():
-            if row["status"] == RunStatus.running:
-                now = utcnow().isoformat()
-                epoch = self.store.rewind_to_checkpoint(
-                    row["id"],
-                    {
-                        "status": str(RunStatus.interrupted),
-                        "message": "the server stopped while this run was training; "
-                        "start it to continue from its last checkpoint",
-                        "updated_at": now,
-                    },
+        self._adopt_stored_runs(startup=True)
+        self._spawn(self._renew_leases(), "lease-renewer")
+
+    def _leased_elsewhere(self, run_id: str) -> bool:
+        lease = self.store.lease(run_id)
+        return lease is not None and lease_is_live(*lease, self.owner)
+
+    def _recover(self, row: dict[str, Any]) -> None:
+        """A `running` row nobody trains any more: `interrupted` at its checkpoint."""
+        message = (
+            "the server stopped while this run was training; "
+            "start it to continue from its last checkpoint"
+        )
+        now = utcnow().isoformat()
+        fields = {"status": str(RunStatus.interrupted), "message": message, "updated_at": now}
+        epoch = self.store.rewind_to_checkpoint(row["id"], fields)
+        lease = self.store.lease(row["id"])
+        if lease is not None:
+            self.store.release_lease(row["id"], lease[0])
+        last = self.store.load_metrics(row["id"], since=epoch - 1) if epoch else []
+        row.update(
+            status=RunStatus.interrupted,
+            message=message,
+            epoch=epoch,
+            updated_at=now,
+            last_metrics=last_metrics_of(last[0]) if last else None,
+        )
+
+    async def _renew_leases(self) -> None:
+        """Keep the leases of the runs this process trains alive."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            if any(r.worker is not None for r in self._runs.values()):
+                self._write_later(
+                    self.store.renew_leases, str(self.owner), time.time() + LEASE_SECONDS
                 )
-                last = self.store.load_metrics(row["id"], since=epoch - 1) if epoch else []
-                row.update(
-                    status=RunStatus.interrupted,
-                    message="the server stopped while this run was training; "
-                    "start it to continue from its last checkpoint",
-                    epoch=epoch,
-                    updated_at=now,
-                    last_metrics=last_metrics_of(last[0]) if last else None,
-                )
-            self._runs[row["id"]] = run_from_row(row)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def shutting_down(self) -> bool:
@@ -173,15 +196,21 @@ class RunManager:
         self._adopt_stored_runs()
         return [self._view(r) for r in reversed(self._runs.values())]
 
-    def _adopt_stored_runs(self) -> None:
-        """Pick up finished runs another process (`backprop-live train`) stored in our
-        database since start-up. A run still training elsewhere is left until it ends:
-        this server has no worker for it."""
-        if self.store.count_runs() <= len(self._runs):
+    def _adopt_stored_runs(self, startup: bool = False) -> None:
+        """Pick up the runs of our database that this process does not hold yet: at
+        start-up all of them, later those another process (`backprop-live train`)
+        stored. A run still training elsewhere, under a live lease, is left until it
+        ends; one whose trainer is gone (its lease lapsed) comes back `interrupted`."""
+        if not startup and self.store.count_runs() <= len(self._runs):
             return
         for row in self.store.load_runs():
-            if row["id"] not in self._runs and row["status"] != RunStatus.running:
-                self._runs[row["id"]] = run_from_row(row)
+            if row["id"] in self._runs:
+                continue
+            if row["status"] == RunStatus.running:
+                if self._leased_elsewhere(row["id"]):
+                    continue
+                self._recover(row)
+            self._runs[row["id"]] = run_from_row(row)
 
     def get(self, run_id: str) -> RunView:
         return self._view(self._get(run_id))
@@ -725,6 +754,15 @@ class RunManager:
         if state is not None and state.epoch != run.epoch:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
             self._rewind(run, state.epoch)
+        holder = await self._db(
+            self.store.take_lease,
+            run.id,
+            str(self.owner),
+            time.time() + LEASE_SECONDS,
+            partial(lease_is_live, me=self.owner),
+        )
+        if holder is not None:
+            raise ProblemError(409, f"this run is training in another process ({holder})")
         hub = self._hub(run)
         # No await from this check until `run.worker` is set: the cap cannot be overshot.
         self._check_not_closing()
@@ -784,9 +822,7 @@ class RunManager:
         )
         worker.thread.start()
         run.status, run.message, run.updated_at = RunStatus.running, None, updated_at
-        task = asyncio.create_task(self._supervise(run, worker), name=f"run-{run.id}-supervisor")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._supervise(run, worker), f"run-{run.id}-supervisor")
         hub.set_view(self._view(run))
         return worker
 
@@ -891,6 +927,8 @@ class RunManager:
             run.status, run.message = RunStatus.failed, "internal error while supervising the run"
         finally:
             run.worker = None
+            # Behind the run's last writes in the writer's queue: the end is stored first.
+            self._write_later(self.store.release_lease, run.id, str(self.owner))
             with contextlib.suppress(OSError):
                 worker.conn.close()
             if run.hub is not None:

@@ -19,7 +19,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS datasets (
     run_id TEXT PRIMARY KEY,
     arrays BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL
 );
 """
 
@@ -247,7 +252,7 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:
-            for table in ("metrics", "checkpoints", "datasets"):
+            for table in ("metrics", "checkpoints", "datasets", "leases"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
@@ -304,6 +309,38 @@ class Store:
                     (run_id, pack_arrays(custom)),
                 )
             self._update_run(db, run_id, run_fields)
+
+    # ---- leases (app.runs.leases says what they mean) ----------------------------------
+
+    def lease(self, run_id: str) -> tuple[str, float] | None:
+        """(owner, expires_at) of the run's lease, or None."""
+        rows = self._read("SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,))
+        return (str(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def take_lease(
+        self, run_id: str, owner: str, expires_at: float, is_live: Callable[[str, float], bool]
+    ) -> str | None:
+        """Take (or renew) the run's lease unless `is_live(holder, expiry)` says another
+        owner still holds it; returns that owner, or None when the lease is ours now."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is not None and is_live(str(row[0]), float(row[1])):
+                return str(row[0])
+            db.execute(
+                "INSERT OR REPLACE INTO leases (run_id, owner, expires_at) VALUES (?, ?, ?)",
+                (run_id, owner, expires_at),
+            )
+            return None
+
+    def renew_leases(self, owner: str, expires_at: float) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE leases SET expires_at = ? WHERE owner = ?", (expires_at, owner))
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE run_id = ? AND owner = ?", (run_id, owner))
 
     def load_custom(self, run_id: str) -> dict[str, np.ndarray] | None:
         rows = self._read("SELECT arrays FROM datasets WHERE run_id = ?", (run_id,))

@@ -186,7 +186,7 @@ def test_put_weights_is_refused_while_running_and_checked(client: TestClient) ->
 
 def test_put_weights_then_one_sgd_step_matches_the_closed_form(client: TestClient) -> None:
     """A linear net (no hidden layer) with MSE and full-batch SGD: one epoch is
-    W ← W − lr·(2/n)·(XWᵀ + b − y)ᵀX, computed here from /data."""
+    W <- W - lr·(2/n)·(XWᵀ + b - y)ᵀX, computed here from /data."""
     lr = 0.1
     run = create(
         client,
