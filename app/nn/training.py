@@ -639,6 +639,7 @@ class Trainer:
         zs[l] / activations[l+1] / deltas[l] (B, n_l), activations[0] = inputs,
         nabla_w[l] (n_out, n_in) and nabla_b[l] (n_out,) of the batch-mean loss,
         penalty_w[l] the l1/l2 terms added to nabla_w before the optimizer step.
+        With ``weights_only`` the deltas and nablas are the shortcut's (MLP.backward).
         """
         n = self.data.n_train
         size = n if self.batch_size is None else min(self.batch_size, n)
