@@ -440,7 +440,7 @@ class Trainer:
     # --- public -------------------------------------------------------------------------
 
     def set_penalties(self, l1: float, l2: float) -> None:
-        """Change the l1/l2 strengths from the next step on (between epochs).
+        """Change the l1/l2 strengths from the next epoch on (call it between epochs).
 
         The programs carry penalty ops only for the penalties that are > 0 (none
         when both are 0, the fast path), so they are relinked when that changes;
