@@ -94,7 +94,8 @@ class EpochMetrics:
     """Metrics after an epoch. Accuracies are None for regression, test ones without a test set.
 
     grad_norms[l]: Frobenius norm of layer l's weight gradient in the epoch's
-    last step (l1/l2 terms included: the gradient the optimizer applied).
+    last step (l1/l2 terms included: the gradient the optimizer applied; with
+    ``weights_only``, the shortcut's term that stands in for it).
     On ``diverged`` the losses are the non-finite ones that triggered it.
     """
 
