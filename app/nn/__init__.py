@@ -22,4 +22,7 @@ The interface is docs/INTERNALS.md "app.nn"; the details it leaves open:
 - ``Trainer.inspect_step(i)`` returns JSON-ready lists (batch i of the
   unshuffled training set; nothing is updated).
 - ``descent.gradient_descent_1d(fn_name, x0, lr, steps)``: the article's 1-D example.
+- ``features``: TF Playground's input features of a 2-D input (``with_features``).
+- ``Trainer(error_propagation="weights_only")``: the article's shortcut, compiled in
+  ``kernel.weights_only_backward_ops``; ``Trainer.set_penalties`` changes l1/l2 live.
 """

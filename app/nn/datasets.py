@@ -100,6 +100,8 @@ _TEACHER: dict[str, dict[str, Any]] = {
         "default": "sigmoid",
         "choices": list(ACTIVATIONS),
     },
+    # multiplies the teacher's xavier weights: a larger scale spreads its outputs
+    "teacher_weight_scale": {"type": "number", "default": 1.0, "min": 0.1, "max": 10.0},
 }
 _CUSTOM: dict[str, dict[str, Any]] = {
     "task": {"type": "enum", "default": None, "choices": list(TASKS), "required": True},
@@ -306,13 +308,16 @@ def _sine(n: int, rng: np.random.Generator) -> tuple[F64, F64]:
     return x, np.sin(np.pi * x)
 
 
-def teacher_network(layers: Sequence[int], activation: str, seed: int) -> MLP:
-    """The teacher: xavier weights from the seed's teacher stream, zero biases, float64.
+def teacher_network(
+    layers: Sequence[int], activation: str, seed: int, weight_scale: float = 1.0
+) -> MLP:
+    """The teacher: xavier weights from the seed's teacher stream times ``weight_scale``,
+    zero biases, float64.
 
     Its last layer is built "linear" here; ``teacher_outputs`` applies
     ``activation`` to it too (the teacher uses that activation on every layer).
     """
-    return MLP.initialise(
+    teacher = MLP.initialise(
         layers,
         activation=activation,
         output_activation="linear",
@@ -321,6 +326,10 @@ def teacher_network(layers: Sequence[int], activation: str, seed: int) -> MLP:
         rng=_stream(seed, 3),
         dtype=np.float64,
     )
+    if weight_scale != 1.0:  # scale 1 leaves the weights bit for bit as they were drawn
+        for w in teacher.weights:
+            w *= weight_scale
+    return teacher
 
 
 def teacher_outputs(teacher: MLP, x: F64) -> F64:
@@ -426,7 +435,9 @@ def make_dataset(spec: Mapping[str, Any]) -> Dataset:
             x, y = _sine(n, rng)
         else:
             layers = full["teacher_layers"]
-            teacher = teacher_network(layers, full["teacher_activation"], seed)
+            teacher = teacher_network(
+                layers, full["teacher_activation"], seed, full["teacher_weight_scale"]
+            )
             x = rng.uniform(-1.0, 1.0, (n, layers[0]))
             y = teacher_outputs(teacher, x)
         if full["noise"] > 0:

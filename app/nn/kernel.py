@@ -109,22 +109,6 @@ def activation_ops(name: str, z: Array, tmp: Array, c: Consts) -> list[Op]:
 
 def mul_derivative_ops(name: str, a: Array, delta: Array, tmp: Array, c: Consts) -> list[Op]:
     """delta <- delta · f'(z), from the activation a = f(z) (relu, leaky_relu: from tmp)."""
-    if name == "sigmoid":
-        return [
-            (np.subtract, (c.one, a, tmp)),
-            (np.multiply, (tmp, a, tmp)),
-            (np.multiply, (delta, tmp, delta)),
-        ]
-    if name == "tanh":
-        return [
-            (np.square, (a, tmp)),
-            (np.subtract, (c.one, tmp, tmp)),
-            (np.multiply, (delta, tmp, delta)),
-        ]
-    if name in ("relu", "leaky_relu"):  # f'(z) is still in tmp from the forward pass
-        return [(np.multiply, (delta, tmp, delta))]
-    if name == "linear":
-        return []
     if name == "softmax":  # J^T delta, J = diag(a) - a a^T:  a * (delta - <delta, a>)
         dot = np.empty((1, a.shape[1]), dtype=a.dtype)
         return [
@@ -133,7 +117,28 @@ def mul_derivative_ops(name: str, a: Array, delta: Array, tmp: Array, c: Consts)
             (np.subtract, (delta, dot, delta)),
             (np.multiply, (delta, a, delta)),
         ]
-    raise ValueError(f"unknown activation {name!r}")
+    return derivative_ops(name, a, delta, delta, tmp, c)
+
+
+def derivative_ops(name: str, a: Array, src: Array, dst: Array, tmp: Array, c: Consts) -> list[Op]:
+    """dst <- src · f'(z) for an element-wise f (dst may be src), from a = f(z) as above."""
+    if name == "sigmoid":
+        return [
+            (np.subtract, (c.one, a, tmp)),
+            (np.multiply, (tmp, a, tmp)),
+            (np.multiply, (src, tmp, dst)),
+        ]
+    if name == "tanh":
+        return [
+            (np.square, (a, tmp)),
+            (np.subtract, (c.one, tmp, tmp)),
+            (np.multiply, (src, tmp, dst)),
+        ]
+    if name in ("relu", "leaky_relu"):  # f'(z) is still in tmp from the forward pass
+        return [(np.multiply, (src, tmp, dst))]
+    if name == "linear":
+        return [] if src is dst else [(np.copyto, (dst, src))]
+    raise ValueError(f"unknown element-wise activation {name!r}")
 
 
 @dataclass
@@ -150,6 +155,7 @@ class Buffers:
     inputs: list[Array]  # zs[l] plus the row of ones (or zs[l] itself without biases)
     deltas: list[Array]
     tmps: list[Array]
+    errors: list[Array]  # weights_only's e per layer (n_l, B); empty for the chain rule
     scale: Array  # 0-d: dE/da factor of the output delta (1/B or 2/(B n_out), times lr if folded)
     base_scale: float
 
@@ -162,6 +168,7 @@ def make_buffers(
     hidden: str,
     *,
     bias: bool,
+    errors: bool = False,
 ) -> Buffers:
     """Buffers for batch size ``batch`` and layer widths ``sizes``.
 
@@ -170,6 +177,7 @@ def make_buffers(
     shared arrays (layer l's delta is read while l-1's is written, so they never
     alias), and the tmps share one scratch array unless the hidden activation
     keeps its derivative mask in them between the forward and backward passes.
+    With ``errors`` (weights_only), the errors e alternate between two more arrays.
     """
     last = len(sizes) - 1
     inputs = [np.empty((s + (bias and i < last), batch), dtype=dtype) for i, s in enumerate(sizes)]
@@ -179,6 +187,10 @@ def make_buffers(
     widest = batch * max(sizes)
     ping_pong = (np.empty(widest, dtype=dtype), np.empty(widest, dtype=dtype))
     deltas = [ping_pong[(last - i) % 2][: batch * s].reshape(s, batch) for i, s in enumerate(sizes)]
+    errs: list[Array] = []
+    if errors:
+        pair = (np.empty(widest, dtype=dtype), np.empty(widest, dtype=dtype))
+        errs = [pair[(last - i) % 2][: batch * s].reshape(s, batch) for i, s in enumerate(sizes)]
     scratch = np.empty(widest, dtype=dtype)
     keeps_mask = hidden in ("relu", "leaky_relu")
     tmps = [
@@ -190,6 +202,7 @@ def make_buffers(
         inputs=inputs,
         deltas=deltas,
         tmps=tmps,
+        errors=errs,
         scale=np.array(base, dtype=dtype),
         base_scale=base,
     )
@@ -225,17 +238,29 @@ def forward_ops(x: Array, layers: Layers, buf: Buffers, c: Consts, *, final: boo
     return ops
 
 
-def step_ops(x: Array, y: Array, layers: Layers, buf: Buffers, c: Consts, fused: bool) -> list[Op]:
+def step_ops(
+    x: Array,
+    y: Array,
+    layers: Layers,
+    buf: Buffers,
+    c: Consts,
+    fused: bool,
+    weights_only: bool = False,
+) -> list[Op]:
     """Forward and backward of one batch into the gradient blocks (batch-mean loss).
 
     x is (n_in [+ 1 row of ones with biases], B), any strides (the trainer passes
     a transposed view of row-major samples), and ``y`` (n_out, B), the dense
-    target (stored as 2y - 1 for fused sigmoid + cross-entropy).
+    target (stored as 2y - 1 for fused sigmoid + cross-entropy). ``weights_only``
+    (mse, not fused; ``buf`` made with ``errors``) compiles the article's shortcut
+    instead of the chain rule: see ``weights_only_backward_ops``.
     """
     last = len(layers.blocks) - 1
     z = buf.zs[last]
     delta = buf.deltas[last]
     ops = forward_ops(x, layers, buf, c, final=False)
+    if weights_only:
+        return ops + weights_only_backward_ops(x, y, layers, buf, c)
     if fused and layers.output == "sigmoid":
         ops += [
             (np.multiply, (z, c.half, z)),
@@ -259,4 +284,32 @@ def step_ops(x: Array, y: Array, layers: Layers, buf: Buffers, c: Consts, fused:
                 layers.hidden, buf.zs[layer - 1], prev, buf.tmps[layer - 1], c
             )
             delta = prev
+    return ops
+
+
+def weights_only_backward_ops(
+    x: Array, y: Array, layers: Layers, buf: Buffers, c: Consts
+) -> list[Op]:
+    """The backward pass of API.md's "article's shortcut", after the forward pass.
+
+    e_L = dE/da_L (mse: (a - y)·scale), e_l = W_(l+1)ᵀ e_(l+1) with no derivative
+    factor carried back, and every layer's delta_l = e_l ⊙ f'(z_l) feeds the
+    gradient-block product as in the chain rule. e and delta live in separate
+    buffers (delta_l is made from e_l, which e_(l-1) still needs).
+    """
+    last = len(layers.blocks) - 1
+    z, delta, err = buf.zs[last], buf.deltas[last], buf.errors[last]
+    ops = activation_ops(layers.output, z, buf.tmps[last], c)
+    ops += [(np.subtract, (z, y, err)), (np.multiply, (err, buf.scale, err))]
+    ops += derivative_ops(layers.output, z, err, delta, buf.tmps[last], c)
+    for layer in range(last, -1, -1):
+        a_prev = x if layer == 0 else buf.inputs[layer - 1]
+        ops.append((np.matmul, (delta, a_prev.T, layers.grad_blocks[layer])))
+        if layer > 0:
+            prev_err, prev = buf.errors[layer - 1], buf.deltas[layer - 1]
+            ops.append((np.matmul, (layers.weights[layer].T, err, prev_err)))
+            ops += derivative_ops(
+                layers.hidden, buf.zs[layer - 1], prev_err, prev, buf.tmps[layer - 1], c
+            )
+            err, delta = prev_err, prev
     return ops

@@ -27,6 +27,26 @@ Array = NDArray[np.floating]
 
 INITS = ("xavier", "he", "uniform", "normal")
 DTYPES = ("float32", "float64")
+ERROR_PROPAGATIONS = ("chain_rule", "weights_only")
+WEIGHTS_ONLY_OUTPUTS = ("sigmoid", "linear")
+
+
+def error_propagation_problem(error_propagation: str, loss: str, output_activation: str) -> str:
+    """Why this error propagation cannot train this head, in plain words ("" if it can).
+
+    ``weights_only`` starts from dE/da of the output, which is only defined here
+    for mse, and is meant for the article's sigmoid (or a linear) output.
+    """
+    if error_propagation not in ERROR_PROPAGATIONS:
+        return f"must be one of {list(ERROR_PROPAGATIONS)}, got {error_propagation!r}"
+    if error_propagation == "weights_only" and (
+        loss != "mse" or output_activation not in WEIGHTS_ONLY_OUTPUTS
+    ):
+        return (
+            "weights_only needs the mse loss and a sigmoid or linear output, "
+            f"not loss {loss} with a {output_activation} output"
+        )
+    return ""
 
 
 @dataclass
@@ -35,7 +55,7 @@ class Gradients:
 
     loss: the batch-mean loss (no l1/l2 terms).
     nabla_w[l]: dE/dW_l, (n_out, n_in); nabla_b[l]: dE/db_l, (n_out,), None without biases.
-    deltas[l]: dE/dz_l, (n, n_out).
+    deltas[l]: dE/dz_l, (n, n_out) (with ``weights_only``: e_l ⊙ f'(z_l), see ``MLP.backward``).
     zs[l]: pre-activations (n, n_out); activations[0] = x, activations[l + 1] = f(zs[l]).
     """
 
@@ -207,20 +227,38 @@ class MLP:
         x: NDArray[np.floating] | Sequence[Sequence[float]],
         y_target: NDArray[np.floating],
         loss: str,
+        error_propagation: str = "chain_rule",
     ) -> Gradients:
         """Gradients of the batch-mean ``loss`` (no l1/l2) for x (n, n_in), y_target (n, n_out).
 
         ``y_target`` is dense: one-hot for k classes, the 0/1 label for binary.
+        With ``error_propagation="weights_only"`` (API.md "The article's shortcut";
+        mse with a sigmoid or linear output only) the errors go back through the
+        weights alone: e_L = dE/da_L, e_l = e_(l+1) W_(l+1), and every layer's
+        delta is e_l ⊙ f'(z_l); ``nabla_w``/``nabla_b`` are then built from those
+        deltas in the same way (they are not the gradient for hidden layers).
         """
+        problem = error_propagation_problem(error_propagation, loss, self.output_activation)
+        if problem:
+            raise ValueError(f"error_propagation: {problem}")
         zs, activations = self.forward_trace(x)
         target = np.asarray(y_target, dtype=self.dtype)
+        weights_only = error_propagation == "weights_only"
+        # The output layer's delta is the chain rule's with either method.
         delta = output_delta(loss, self.output_activation, zs[-1], activations[-1], target)
+        if weights_only:  # mse: e_L = dE/da_L, as output_delta computes it before f'
+            error = (activations[-1] - target) * (2.0 / (target.shape[0] * target.shape[1]))
         deltas: list[Array] = [delta]
         nabla_w: list[Array] = [delta.T @ activations[-2]]
         nabla_b: list[Array] = [delta.sum(axis=0)]
+        act = get_activation(self.activation)
         for layer in range(self.n_layers - 2, -1, -1):
-            act = get_activation(self.activation)
-            delta = (delta @ self.weights[layer + 1]) * act.df(zs[layer], activations[layer + 1])
+            df = act.df(zs[layer], activations[layer + 1])
+            if weights_only:
+                error = error @ self.weights[layer + 1]
+                delta = error * df
+            else:
+                delta = (delta @ self.weights[layer + 1]) * df
             deltas.insert(0, delta)
             nabla_w.insert(0, delta.T @ activations[layer])
             nabla_b.insert(0, delta.sum(axis=0))

@@ -27,7 +27,7 @@ from app.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from app.nn.datasets import Dataset
 from app.nn.kernel import Buffers, Consts, Layers, Op, forward_ops, make_buffers, run, step_ops
 from app.nn.losses import LOG_CLAMP, LOSSES, fused_delta, loss_value
-from app.nn.network import MLP, param_views
+from app.nn.network import MLP, error_propagation_problem, param_views
 from app.nn.optimizers import StateValue, make_optimizer
 
 Array = NDArray[np.floating]
@@ -94,7 +94,8 @@ class EpochMetrics:
     """Metrics after an epoch. Accuracies are None for regression, test ones without a test set.
 
     grad_norms[l]: Frobenius norm of layer l's weight gradient in the epoch's
-    last step (l1/l2 terms included: the gradient the optimizer applied).
+    last step (l1/l2 terms included: the gradient the optimizer applied; with
+    ``weights_only``, the shortcut's term that stands in for it).
     On ``diverged`` the losses are the non-finite ones that triggered it.
     """
 
@@ -196,12 +197,18 @@ class Trainer:
         init: str = "xavier",
         seed: int = 0,
         dtype: DTypeLike = "float32",
+        error_propagation: str = "chain_rule",
     ) -> None:
         if activation not in ACTIVATIONS:
             raise HeadError("activation", f"must be one of {list(ACTIVATIONS)}, got {activation!r}")
         self.output_activation, self.loss = resolve_head(
             data.task, data.n_outputs, output_activation, loss
         )
+        problem = error_propagation_problem(error_propagation, self.loss, self.output_activation)
+        if problem:
+            raise HeadError("error_propagation", problem)
+        self.error_propagation = error_propagation
+        weights_only = error_propagation == "weights_only"
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
         if not (l1 >= 0 and l2 >= 0 and math.isfinite(l1) and math.isfinite(l2)):
@@ -299,19 +306,21 @@ class Trainer:
 
         def buffers(b: int) -> Buffers:
             if b not in self._buffers:
-                self._buffers[b] = make_buffers(b, sizes, dt, base_scale(b), activation, bias=bias)
+                self._buffers[b] = make_buffers(
+                    b, sizes, dt, base_scale(b), activation, bias=bias, errors=weights_only
+                )
             return self._buffers[b]
 
-        penalty = self._penalty_ops()
-        self._programs: list[list[Op]] = []
+        def compile_step(x: Array, y: Array, b: int) -> list[Op]:
+            return step_ops(x, y, self._layers, buffers(b), self._consts, self._fused, weights_only)
+
+        # One step program per batch (the same list for batches that share a staged
+        # buffer); _link_penalties appends the l1/l2 ops to each into self._programs.
+        self._step_programs: list[list[Op]] = []
         self._staged = False
-        self._stages: list[tuple[int, int, list[Op], Array, Array]] = []
+        stage_specs: list[tuple[int, int, Array, Array]] = []
         if self._full_batch:
-            buf = buffers(n)
-            ops = step_ops(
-                self._xT_train, self._yT_step, self._layers, buf, self._consts, self._fused
-            )
-            self._programs.append(ops + penalty)
+            self._step_programs.append(compile_step(self._xT_train, self._yT_step, n))
         else:
             size = int(batch_size or n)
             starts = range(0, n, size)
@@ -320,11 +329,9 @@ class Trainer:
                 self._x_shuffled = np.empty_like(self._x_step)
                 self._yT_shuffled = np.empty_like(self._yT_step)
                 for start in starts:
-                    buf = buffers(min(size, n - start))
                     xb = self._x_shuffled[start : start + size].T
                     yb = self._yT_shuffled[:, start : start + size]
-                    ops = step_ops(xb, yb, self._layers, buf, self._consts, self._fused)
-                    self._programs.append(ops + penalty)
+                    self._step_programs.append(compile_step(xb, yb, min(size, n - start)))
             else:  # too many batches to compile each: gather each into a buffer per size
                 by_size: dict[int, tuple[list[Op], Array, Array]] = {}
                 for start in starts:
@@ -332,12 +339,15 @@ class Trainer:
                     if b not in by_size:
                         xs = np.empty((b, self._x_step.shape[1]), dtype=dt)
                         ys = np.empty((self._yT_step.shape[0], b), dtype=dt)
-                        ops = step_ops(
-                            xs.T, ys, self._layers, buffers(b), self._consts, self._fused
-                        )
-                        by_size[b] = (ops + penalty, xs, ys)
-                    self._stages.append((start, start + b, *by_size[b]))
-                    self._programs.append(by_size[b][0])
+                        by_size[b] = (compile_step(xs.T, ys, b), xs, ys)
+                    ops, xs, ys = by_size[b]
+                    stage_specs.append((start, start + b, xs, ys))
+                    self._step_programs.append(ops)
+        self._stage_specs = stage_specs
+        self._programs: list[list[Op]] = []
+        self._stages: list[tuple[int, int, list[Op], Array, Array]] = []
+        self._penalty_pattern = (self.l1 > 0, self.l2 > 0)
+        self._link_penalties()
         self._batch_sizes = (
             [n]
             if self._full_batch
@@ -369,6 +379,16 @@ class Trainer:
             ops = forward_ops(xT[:, sl], self._layers, buf, self._consts, final=final)
             programs.append((sl, ops, buf.zs[-1]))
         return programs
+
+    def _link_penalties(self) -> None:
+        """(Re)build the programs: each batch's step ops, then the current l1/l2 ops."""
+        penalty = self._penalty_ops()
+        linked: dict[int, list[Op]] = {}  # staged batches of one size share their program
+        self._programs = [linked.setdefault(id(ops), ops + penalty) for ops in self._step_programs]
+        self._stages = [
+            (start, stop, self._programs[i], xs, ys)
+            for i, (start, stop, xs, ys) in enumerate(self._stage_specs)
+        ]
 
     def _penalty_ops(self) -> list[Op]:
         """l2·W and l1·sign(W) added to the weight gradients (not to the biases)."""
@@ -419,6 +439,22 @@ class Trainer:
         return out
 
     # --- public -------------------------------------------------------------------------
+
+    def set_penalties(self, l1: float, l2: float) -> None:
+        """Change the l1/l2 strengths from the next epoch on (call it between epochs).
+
+        The programs carry penalty ops only for the penalties that are > 0 (none
+        when both are 0, the fast path), so they are relinked when that changes;
+        the result is the same as a Trainer built with these l1/l2 from the start.
+        """
+        if not (l1 >= 0 and l2 >= 0 and math.isfinite(l1) and math.isfinite(l2)):
+            raise ValueError(f"l1 and l2 must be finite and >= 0, got {l1}, {l2}")
+        self.l1, self.l2 = float(l1), float(l2)
+        pattern = (self.l1 > 0, self.l2 > 0)
+        if pattern != self._penalty_pattern:
+            self._penalty_pattern = pattern
+            self._link_penalties()
+        self._folded_lr = None  # _set_scales binds the new strengths into the 0-d scales
 
     def train_epoch(self) -> EpochMetrics:
         """One pass over the training set; metrics with the end-of-epoch weights.
@@ -604,6 +640,7 @@ class Trainer:
         zs[l] / activations[l+1] / deltas[l] (B, n_l), activations[0] = inputs,
         nabla_w[l] (n_out, n_in) and nabla_b[l] (n_out,) of the batch-mean loss,
         penalty_w[l] the l1/l2 terms added to nabla_w before the optimizer step.
+        With ``weights_only`` the deltas and nablas are the shortcut's (MLP.backward).
         """
         n = self.data.n_train
         size = n if self.batch_size is None else min(self.batch_size, n)
@@ -612,7 +649,9 @@ class Trainer:
             raise ValueError(f"batch_index must be in [0, {n_batches}), got {batch_index}")
         sl = slice(batch_index * size, (batch_index + 1) * size)
         with np.errstate(all="ignore"):
-            g = self.network.backward(self._x_train[sl], self._y_train[sl], self.loss)
+            g = self.network.backward(
+                self._x_train[sl], self._y_train[sl], self.loss, self.error_propagation
+            )
             penalty = [self.l2 * w + self.l1 * np.sign(w) for w in self.network.weights]
         return {
             "epoch": self.epoch,
