@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.nn.datasets import Dataset, DatasetError, dataset_defaults, make_dataset
-from app.nn.network import MLP, count_params, param_views
+from app.nn.network import MLP, count_params, error_propagation_problem, param_views
 from app.nn.training import resolve_head
 from app.runs.broadcast import RunHub
 from app.runs.models import (
@@ -146,15 +146,9 @@ def prepare_run(
             f"features need a dataset with 2 inputs; this one has {data.n_inputs}",
             "features",
         )
-    if body.error_propagation == "weights_only" and (
-        loss != "mse" or output_activation not in ("sigmoid", "linear")
-    ):
-        raise ProblemError(
-            422,
-            "the article's shortcut (error_propagation weights_only) needs loss mse and a "
-            f"sigmoid or linear output, not {loss} with {output_activation}",
-            "error_propagation",
-        )
+    problem = error_propagation_problem(body.error_propagation, loss, output_activation)
+    if problem:
+        raise ProblemError(422, f"error_propagation: {problem}", "error_propagation")
     n_inputs = len(body.features) if body.features is not None else data.n_inputs
     layer_sizes = [n_inputs, *body.hidden_layers, data.n_outputs]
     n_params = count_params(layer_sizes, body.use_bias)

@@ -133,6 +133,8 @@ def inspect_step(inputs: StepInputs, batch: int, sample: int, limit: int) -> dic
         "l2": l2,
         "update": "sgd",
         "optimizer": config["optimizer"],
+        # The numbers are the chain rule's; a weights_only run updates with other deltas.
+        "error_propagation": config.get("error_propagation", "chain_rule"),
         "layer_sizes": sizes,
         "activation": config["activation"],
         "loss_name": config["loss"],

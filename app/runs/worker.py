@@ -73,11 +73,8 @@ def trainer_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
         "init": config["init"],
         "seed": int(config["seed"]),
         "dtype": config["dtype"],
-    } | (  # TEMP until the nn branch lands
-        {"error_propagation": config["error_propagation"]}
-        if config.get("error_propagation", "chain_rule") != "chain_rule"
-        else {}
-    )
+        "error_propagation": config.get("error_propagation", "chain_rule"),
+    }
 
 
 def dataset_spec(
