@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_api(app, settings)
     install_ui(app, settings)
-    install_security(app, settings.token)
+    install_security(app, settings)
     install_docs(app, settings)
     app.mount(
         "/static/vendor/htmx",
