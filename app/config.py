@@ -24,6 +24,9 @@ from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 ENV_PREFIX = "BACKPROP_LIVE_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# An installed wheel carries the templates, static files and the front-end packages'
+# files here (pyproject.toml, force-include); a source checkout has them at its root.
+PACKAGED_RESOURCES = Path(__file__).resolve().parent / "resources"
 # Values that are lists in the environment: comma-separated.
 LIST_SETTINGS = frozenset({"allowed_hosts"})
 
@@ -34,6 +37,12 @@ class SettingsError(ValueError):
     def __init__(self, name: str, message: str) -> None:
         super().__init__(f"{ENV_PREFIX}{name.upper()}: {message}")
         self.name = name
+
+
+def resource_dir(name: str) -> Path:
+    """``name`` (templates, static, node_modules) in the wheel, else in the checkout."""
+    packaged = PACKAGED_RESOURCES / name
+    return packaged if packaged.is_dir() else PROJECT_ROOT / name
 
 
 def _default_max_running() -> int:
@@ -83,9 +92,9 @@ class Settings:
     # Open SSE streams (/api/runs/*/events, /ui/runs/*/stream) per client address.
     max_streams_per_client: Annotated[int, Field(ge=1)] = 32
     # Where `npm ci` put htmx; checked at start-up.
-    node_modules: Path = PROJECT_ROOT / "node_modules"
-    static_dir: Path = PROJECT_ROOT / "static"
-    templates_dir: Path = PROJECT_ROOT / "templates"
+    node_modules: Path = field(default_factory=lambda: resource_dir("node_modules"))
+    static_dir: Path = field(default_factory=lambda: resource_dir("static"))
+    templates_dir: Path = field(default_factory=lambda: resource_dir("templates"))
 
     def __post_init__(self) -> None:
         adapters = _adapters()

@@ -27,6 +27,18 @@ def test_missing_front_end_packages_stop_start_up_with_the_fix(
     assert "htmx.org/dist" in message and "npm ci" in message
 
 
+def test_missing_front_end_files_are_named(settings: Settings, tmp_path: Path) -> None:
+    partial = tmp_path / "node_modules"
+    for folder in ("htmx.org/dist", "htmx-ext-sse/dist", "swagger-ui-dist"):
+        (partial / folder).mkdir(parents=True)
+    (partial / "htmx.org/dist/htmx.min.js").write_text("")
+    with pytest.raises(SetupError) as info:
+        create_app(dataclasses.replace(settings, node_modules=partial))
+    message = str(info.value)
+    assert "htmx-ext-sse/dist/sse.js" in message and "swagger-ui-dist/swagger-ui.css" in message
+    assert "htmx.min.js" not in message
+
+
 def test_settings_come_from_the_environment() -> None:
     settings = Settings.from_env(
         {"BACKPROP_LIVE_DB": "/tmp/x.db", "BACKPROP_LIVE_MAX_RUNNING_RUNS": "3"}
