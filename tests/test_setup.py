@@ -52,7 +52,7 @@ def test_settings_come_from_the_environment() -> None:
     ("name", "bad", "good"),
     [
         ("SSE_PING_INTERVAL", ["0", "-1", "nan", "inf", "16"], ["0.01", "15"]),
-        ("CHECKPOINT_INTERVAL", ["0", "-0.5", "6"], ["0.1", "5"]),
+        ("CHECKPOINT_INTERVAL", ["-0.5", "6", "nan"], ["0", "0.1", "5"]),
         ("BODY_TIMEOUT", ["0", "-3", "nan"], ["0.5", "600"]),
         ("MAX_RUNNING_RUNS", ["0", "-1", "1.5", "4097"], ["1", "4096"]),
         ("MAX_STORED_RUNS", ["0"], ["1"]),
