@@ -155,7 +155,8 @@ def login_page(scope: Scope, *, error: bool) -> bytes:
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · Backprop Live</title><link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<title>Sign in · Backprop Live</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css"></head>
 <body class="login-body"><main class="login-card">
 <h1>Backprop Live</h1><p>This server is shared. Enter its access token to continue.</p>{message}
