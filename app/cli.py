@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import Settings, SettingsError
 from app.nn.features import FEATURES
 
 SUBCOMMANDS = ("serve", "train")
@@ -279,7 +279,11 @@ def serve(args: argparse.Namespace) -> int:
 
     given = (("host", args.host), ("port", args.port), ("db", args.db), ("token", args.token))
     overrides = {k: v for k, v in given if v}
-    settings = Settings.from_env(**overrides)
+    try:
+        settings = Settings.from_env(**overrides)
+    except SettingsError as exc:
+        sys.stderr.write(f"backprop-live serve: error: {exc}\n")
+        return 2
     if not settings.token and not is_loopback(settings.host):
         if not args.insecure:
             sys.stderr.write(
@@ -327,7 +331,10 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         body = RunCreate.model_validate(_run_body(args))
     except ValidationError as exc:
         _fail(parser, _option_error(exc))
-    settings = Settings.from_env(**({"db": args.db} if args.db else {}))
+    try:
+        settings = Settings.from_env(**({"db": args.db} if args.db else {}))
+    except SettingsError as exc:
+        _fail(parser, str(exc))
     try:
         run, interrupted = asyncio.run(_train(settings, body, progress=not args.quiet))
     except ProblemError as exc:

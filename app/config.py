@@ -2,49 +2,110 @@
 
 There is no import-time instance: ``create_app()`` builds one from the
 environment when it is not handed one, so tests can make as many as they like.
+
+Every value is checked when a ``Settings`` is made (by keyword, by
+``dataclasses.replace`` or from the environment), with pydantic, against the
+bounds written next to it: a bad value raises ``SettingsError`` naming the
+setting and its variable, before anything starts. (pydantic already comes
+with FastAPI; pydantic-settings would add a dependency for what
+``from_env`` does in a few lines.)
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 ENV_PREFIX = "BACKPROP_LIVE_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# An installed wheel carries the templates, static files and the front-end packages'
+# files here (pyproject.toml, force-include); a source checkout has them at its root.
+PACKAGED_RESOURCES = Path(__file__).resolve().parent / "resources"
+# Values that are lists in the environment: comma-separated.
+LIST_SETTINGS = frozenset({"allowed_hosts"})
+
+
+class SettingsError(ValueError):
+    """A setting out of its bounds; the message names the setting and its variable."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{ENV_PREFIX}{name.upper()}: {message}")
+        self.name = name
+
+
+def resource_dir(name: str) -> Path:
+    """``name`` (templates, static, node_modules) in the wheel, else in the checkout."""
+    packaged = PACKAGED_RESOURCES / name
+    return packaged if packaged.is_dir() else PROJECT_ROOT / name
 
 
 def _default_max_running() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+def _file_database(path: Path) -> Path:
+    if str(path) in ("", ":memory:"):
+        raise ValueError("must be a file (workers and restarts need one), not ':memory:'")
+    return path
+
+
+def _host_names(names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if names is not None and not all(name.strip() for name in names):
+        raise ValueError("host names must not be empty")
+    return names
+
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
 @dataclass(frozen=True)
 class Settings:
     # SQLite database file; ":memory:" is not supported (workers and restarts need a file).
-    db: Path = Path("backprop-live.db")
-    host: str = "127.0.0.1"
-    port: int = 8000
+    db: Annotated[Path, AfterValidator(_file_database)] = Path("backprop-live.db")
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # Bearer token for shared servers; None = no authentication (loopback only).
-    token: str | None = None
+    token: Annotated[str, Field(min_length=1)] | None = None
+    # Host header values accepted (API.md "Security in every mode"); None = the
+    # loopback names and `host` (any Host when `host` is every interface); "*" = any.
+    allowed_hosts: Annotated[tuple[str, ...] | None, AfterValidator(_host_names)] = None
     # Runs training at the same time (each one is a worker process).
-    max_running_runs: int = field(default_factory=_default_max_running)
+    max_running_runs: Annotated[int, Field(ge=1, le=4096)] = field(
+        default_factory=_default_max_running
+    )
     # Runs kept in the database at once.
-    max_stored_runs: int = 1000
-    # Seconds between checkpoints of a running run (API.md: at least every 5 s).
-    checkpoint_interval: float = 2.0
+    max_stored_runs: Annotated[int, Field(ge=1)] = 1000
+    # Seconds between checkpoints of a running run (API.md: at least every 5 s);
+    # 0 = with every frame sent to the server (the run-layer tests use it).
+    checkpoint_interval: Annotated[float, Field(ge=0, le=5, allow_inf_nan=False)] = 2.0
     # Seconds between SSE keep-alive comments (API.md: at least every 15 s).
-    sse_ping_interval: float = 10.0
+    sse_ping_interval: Annotated[Seconds, Field(le=15)] = 10.0
     # Largest accepted request body, bytes (API.md: 32 MB).
-    max_body_bytes: int = 32 * 1024 * 1024
+    max_body_bytes: Annotated[int, Field(ge=1)] = 32 * 1024 * 1024
     # Seconds a client may take to send a request body once it started (slow-loris guard).
-    body_timeout: float = 30.0
+    body_timeout: Seconds = 30.0
     # Open SSE streams (/api/runs/*/events, /ui/runs/*/stream) per client address.
-    max_streams_per_client: int = 32
+    max_streams_per_client: Annotated[int, Field(ge=1)] = 32
     # Where `npm ci` put htmx; checked at start-up.
-    node_modules: Path = PROJECT_ROOT / "node_modules"
-    static_dir: Path = PROJECT_ROOT / "static"
-    templates_dir: Path = PROJECT_ROOT / "templates"
+    node_modules: Path = field(default_factory=lambda: resource_dir("node_modules"))
+    static_dir: Path = field(default_factory=lambda: resource_dir("static"))
+    templates_dir: Path = field(default_factory=lambda: resource_dir("templates"))
+
+    def __post_init__(self) -> None:
+        adapters = _adapters()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            try:
+                checked = adapters[f.name].validate_python(value)
+            except ValidationError as exc:
+                raise SettingsError(f.name, _message(f.name, value, exc)) from None
+            object.__setattr__(self, f.name, checked)  # e.g. "8000" -> 8000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -55,20 +116,25 @@ class Settings:
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None or raw == "":
                 continue
-            values[f.name] = _parse(f.name, raw, cls.__dataclass_fields__[f.name].type)
+            if f.name in LIST_SETTINGS:
+                values[f.name] = tuple(part.strip() for part in raw.split(","))
+            else:
+                values[f.name] = raw
         settings = cls(**values)
         return replace(settings, **overrides) if overrides else settings
 
 
-def _parse(name: str, raw: str, type_name: Any) -> Any:
-    text = str(type_name)
-    try:
-        if "Path" in text:
-            return Path(raw)
-        if text.startswith("int"):
-            return int(raw)
-        if text.startswith("float"):
-            return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {text}") from exc
-    return raw
+@functools.cache
+def _adapters() -> dict[str, TypeAdapter[Any]]:
+    hints = typing.get_type_hints(Settings, include_extras=True)
+    return {f.name: TypeAdapter(hints[f.name]) for f in fields(Settings)}
+
+
+def _message(name: str, value: Any, exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    shown = "(hidden)" if name == "token" else repr(value)
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    for pydantic_words in ("Input should", "String should", "Tuple should"):
+        message = message.replace(pydantic_words, "must", 1)
+    return f"{message[:1].lower()}{message[1:]}, got {shown}"

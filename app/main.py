@@ -19,6 +19,14 @@ from app.storage.store import Store
 from app.ui import install_ui
 
 FRONTEND_PACKAGES = ("htmx.org/dist", "htmx-ext-sse/dist", "swagger-ui-dist")
+# The files the pages load from them (templates/base.html, app/docs_page.py); an
+# installed wheel ships exactly these (pyproject.toml).
+FRONTEND_FILES = (
+    "htmx.org/dist/htmx.min.js",
+    "htmx-ext-sse/dist/sse.js",
+    "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui-dist/swagger-ui.css",
+)
 # The event loop shares the GIL with the pipe readers (unpickling frames) and the store's
 # writer (building metric rows). A thread that wants the GIL waits up to the switch
 # interval for a busy one to give it up: CPython's 5 ms default was /api/health's p99
@@ -37,6 +45,15 @@ def _check_frontend(settings: Settings) -> None:
             f"front-end packages missing in {settings.node_modules}: {', '.join(missing)}. "
             "Run `npm ci` (or `make run`, which does it) in the project folder."
         )
+    files = [f for f in FRONTEND_FILES if not (settings.node_modules / f).is_file()]
+    if files:
+        raise SetupError(
+            f"front-end files missing in {settings.node_modules}: {', '.join(files)}. "
+            "Run `npm ci` in the project folder (a wheel must be built after it)."
+        )
+    for name, folder in (("templates", settings.templates_dir), ("static", settings.static_dir)):
+        if not folder.is_dir():
+            raise SetupError(f"{name} folder missing: {folder} (an incomplete installation)")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -71,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_api(app, settings)
     install_ui(app, settings)
-    install_security(app, settings.token)
+    install_security(app, settings)
     install_docs(app, settings)
     app.mount(
         "/static/vendor/htmx",

@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
-from collections.abc import Awaitable, Callable, MutableMapping
+import logging
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from app.asgi import ASGIApp, Message, Receive, Scope, Send, request_headers, send_bytes, send_json
+from app.config import Settings
+from app.guard import RequestGuardMiddleware, allowed_host_names, same_origin
+from app.login import (
+    SESSION_COOKIE,
+    LoginLimiter,
+    cleared_cookie,
+    client_address,
+    read_form,
+    redirect,
+    refuse_too_many,
+    safe_next,
+    send_login_page,
+    session_cookie,
+)
 
-SESSION_COOKIE = "bpl_session"
+__all__ = ["SESSION_COOKIE", "install_security", "session_value"]
+logger = logging.getLogger("backprop_live.security")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Reachable without a token: the sign-in page, static files, and a liveness probe.
 PUBLIC_PREFIXES = ("/login", "/static/", "/favicon.ico")
@@ -68,23 +78,36 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # An unhandled error: answer JSON with our headers here, since Starlette's
+            # own 500 (plain text) is sent outside every middleware. Re-raised so that
+            # the server logs the traceback; Starlette sees the response started.
+            if not started:
+                await send_json(
+                    send_with_headers,
+                    500,
+                    b'{"detail":"internal server error: the server failed to answer this '
+                    b'request (the error is in its log)"}',
+                )
+            raise
 
 
 def session_value(token: str) -> str:
     """The cookie's value: proves the browser signed in, without being the token."""
     return hmac.new(token.encode(), b"backprop-live session v1", hashlib.sha256).hexdigest()
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
 def _cookie(headers: dict[str, str], name: str) -> str | None:
@@ -102,28 +125,23 @@ def _cookie(headers: dict[str, str], name: str) -> str | None:
 
 def _same_origin(headers: dict[str, str]) -> bool:
     origin = headers.get("origin")
-    if origin is None or origin == "null":
-        # No Origin (old browsers, same-origin GET-like navigations): rely on the custom header.
-        return origin is None
-    return urlsplit(origin).netloc == headers.get("host", "")
-
-
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after sign-in would help phishing.
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
+    # No Origin (old browsers, some same-origin requests): rely on the custom header.
+    return origin is None or same_origin(origin, headers.get("host", ""))
 
 
 class TokenAuthMiddleware:
     """Requires the bearer token (or the session cookie) outside the public paths."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str, limiter: LoginLimiter, body_timeout: float = 30.0
+    ) -> None:
         if not token:
             raise ValueError("token must be a non-empty string")
         self.app = app
         self.token = token
         self.session = session_value(token)
+        self.limiter = limiter
+        self.body_timeout = body_timeout
 
     def _bearer_ok(self, headers: dict[str, str]) -> bool:
         value = headers.get("authorization", "")
@@ -141,15 +159,19 @@ class TokenAuthMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if path == "/logout" and scope["method"] == "POST":
+            secure = scope.get("scheme") == "https"
+            await redirect(send, "/login", cleared_cookie(secure=secure))
+            return
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             if path == "/login" and scope["method"] == "POST":
                 await self._login(scope, receive, send)
             elif path == "/login":
-                await _send_html(send, 200, _login_page(scope, error=False))
+                await send_login_page(send, scope, status=200, error=False)
             else:
                 await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
+        headers = request_headers(scope)
         if self._bearer_ok(headers):
             await self.app(scope, receive, send)
             return
@@ -157,12 +179,14 @@ class TokenAuthMiddleware:
             if scope["method"] not in SAFE_METHODS and not (
                 _same_origin(headers) and ("hx-request" in headers or "x-requested-with" in headers)
             ):
-                await _send_json(send, 403, b'{"detail":"cross-site request refused (CSRF check)"}')
+                await send_json(send, 403, b'{"detail":"cross-site request refused (CSRF check)"}')
                 return
+            # Pages show a sign-out button to a browser signed in with the cookie.
+            scope.setdefault("state", {})["signed_in"] = True
             await self.app(scope, receive, send)
             return
         if path.startswith("/api/") or path == "/api":
-            await _send_json(
+            await send_json(
                 send,
                 401,
                 b'{"detail":"authentication required: send Authorization: Bearer <token>"}',
@@ -172,71 +196,45 @@ class TokenAuthMiddleware:
         query = scope["query_string"].decode("latin-1")
         target = f"{path}?{query}" if query else path
         location = "/login?next=" + quote(target, safe="")
-        await _send(send, 303, b"", [(b"location", location.encode("latin-1"))])
+        await send_bytes(send, 303, b"", [(b"location", location.encode("latin-1"))])
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > 16 * 1024:
-                await _send_json(send, 413, b'{"detail":"sign-in form too large"}')
-                return
-            if not message.get("more_body"):
-                break
-        form = parse_qs(body.decode("utf-8", "replace"))
+        client = client_address(scope)
+        wait = self.limiter.retry_after(client)
+        if wait is not None:
+            await refuse_too_many(send, wait)
+            return
+        form = await read_form(receive, send, self.body_timeout)
+        if form is None:
+            return
         given = (form.get("token") or [""])[0]
         if not hmac.compare_digest(given.encode(), self.token.encode()):
-            await _send_html(send, 401, _login_page(scope, error=True))
+            self.limiter.failed(client)
+            logger.warning("failed sign-in from %s", client)
+            await send_login_page(send, scope, status=401, error=True)
             return
-        cookie = f"{SESSION_COOKIE}={self.session}; HttpOnly; SameSite=Strict; Path=/"
+        self.limiter.succeeded(client)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        target = _safe_next((form.get("next") or query.get("next") or ["/"])[0])
-        await _send(
-            send,
-            303,
-            b"",
-            [(b"location", target.encode("latin-1")), (b"set-cookie", cookie.encode("latin-1"))],
+        target = safe_next((form.get("next") or query.get("next") or ["/"])[0])
+        secure = scope.get("scheme") == "https"
+        await redirect(send, target, session_cookie(self.session, secure=secure))
+
+
+def install_security(app: Any, settings: Settings) -> None:
+    """Adds the middleware. Outermost first: the headers (so that even a 400 or 401
+    carries them, and an unhandled error becomes JSON), the Host and cross-site
+    checks, then the token."""
+    if settings.token:
+        limiter = LoginLimiter()
+        app.state.login_limiter = limiter
+        app.add_middleware(
+            TokenAuthMiddleware,
+            token=settings.token,
+            limiter=limiter,
+            body_timeout=settings.body_timeout,
         )
-
-
-def _login_page(scope: Scope, *, error: bool) -> bytes:
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    target = html.escape(_safe_next((query.get("next") or ["/"])[0]), quote=True)
-    message = '<p class="login-error" role="alert">That token is not right.</p>' if error else ""
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · Backprop Live</title><link rel="stylesheet" href="/static/app.css"></head>
-<body class="login-body"><main class="login-card">
-<h1>Backprop Live</h1><p>This server is shared. Enter its access token to continue.</p>{message}
-<form method="post" action="/login"><input type="hidden" name="next" value="{target}">
-<label for="token">Access token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
-<button type="submit">Sign in</button></form></main></body></html>"""
-    return page.encode()
-
-
-async def _send(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    all_headers = [(b"content-length", str(len(body)).encode()), *(headers or [])]
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    await _send(send, status, body, [(b"content-type", b"application/json"), *(extra or [])])
-
-
-async def _send_html(send: Send, status: int, body: bytes) -> None:
-    await _send(send, status, body, [(b"content-type", b"text/html; charset=utf-8")])
-
-
-def install_security(app: Any, token: str | None) -> None:
-    """Adds the middleware; headers outermost so that even a 401 carries them."""
-    if token:
-        app.add_middleware(TokenAuthMiddleware, token=token)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        allowed_hosts=allowed_host_names(settings.host, settings.allowed_hosts),
+    )
     app.add_middleware(SecurityHeadersMiddleware)

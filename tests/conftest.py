@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +12,21 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.support import LiveServer
+
+
+@pytest.fixture(autouse=True)
+def _test_clients_ask_for_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every TestClient sends ``Host: localhost`` unless told otherwise.
+
+    Its default, ``testserver``, is not one of the server's names: the Host check
+    (API.md "Security in every mode") would refuse it with 400.
+    """
+    original = TestClient.__init__
+
+    def init(self: TestClient, app: Any, base_url: str = "http://localhost", **kw: Any) -> None:
+        original(self, app, base_url, **kw)
+
+    monkeypatch.setattr(TestClient, "__init__", init)
 
 
 @pytest.fixture

@@ -75,8 +75,10 @@ class RunData(BaseModel):
 
 class Prediction(BaseModel):
     outputs: list[list[float | None]] = Field(description="shape (n, n_out)")
-    labels: list[int] | None = Field(
-        None, description="classification only: argmax, or output ≥ 0.5 for one sigmoid output"
+    labels: list[int | None] | None = Field(
+        None,
+        description="classification only: argmax, or output ≥ 0.5 for one sigmoid output; "
+        "null for a row whose outputs are not all finite",
     )
 
 

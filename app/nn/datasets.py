@@ -469,6 +469,8 @@ def labels_to_json(task: str, y: NDArray[Any]) -> list[Any]:
     """y as ``custom`` takes it: int labels (classification) or target rows (regression)."""
     if task == "classification":
         return [int(v) for v in y.tolist()]
+    if len(y) == 0:  # an empty test set: numpy cannot infer the width of zero rows
+        return []
     rows: list[Any] = np.asarray(y, dtype=np.float64).reshape(len(y), -1).tolist()
     return rows
 

@@ -273,7 +273,11 @@ class RunManager:
         result: dict[str, Any] = {"outputs": [finite_list(row) for row in out]}
         if run.task == "classification":
             labels = (out[:, 0] >= 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(1)
-            result["labels"] = labels.tolist()
+            # A row with a non-finite output (a diverged net) has no class: null, not a guess.
+            finite = np.isfinite(out).all(axis=1)
+            result["labels"] = [
+                int(c) if ok else None for c, ok in zip(labels, finite, strict=True)
+            ]
         return result
 
     async def inspect(

@@ -75,7 +75,9 @@ class RunData:
     series: list[tuple[str, str]] = field(default_factory=list)  # scatter: (colour, output name)
 
 
-def _split(raw: Mapping[str, Any], task: str) -> tuple[np.ndarray, np.ndarray]:
+def _split(
+    raw: Mapping[str, Any], task: str, n_in: int, n_out: int
+) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(raw.get("x", []), dtype=np.float64)
     y_raw = raw.get("y", [])
     if task == "classification":
@@ -83,17 +85,18 @@ def _split(raw: Mapping[str, Any], task: str) -> tuple[np.ndarray, np.ndarray]:
     else:
         y = np.asarray(y_raw, dtype=np.float64)
         if y.ndim == 1:
-            y = y[:, None]
+            y = y[:, None] if y.size else y.reshape(0, n_out)
     if x.ndim == 1:
-        x = x.reshape(-1, 1) if x.size else x.reshape(0, 0)
+        # An empty split (test_fraction 0) keeps the inputs' width: it is concatenated.
+        x = x.reshape(-1, 1) if x.size else x.reshape(0, n_in)
     return x, y
 
 
 def run_data(data: Mapping[str, Any], task: str, layer_sizes: Sequence[int]) -> RunData:
     """Build the static part from a ``/data``-shaped dict {"train": {"x", "y"}, "test": {…}}."""
-    x_tr, y_tr = _split(data.get("train", {}), task)
-    x_te, y_te = _split(data.get("test", {}), task)
     n_in, n_out = int(layer_sizes[0]), int(layer_sizes[-1])
+    x_tr, y_tr = _split(data.get("train", {}), task, n_in, n_out)
+    x_te, y_te = _split(data.get("test", {}), task, n_in, n_out)
     n_classes = 0
     if task == "classification":
         labels = np.concatenate([y_tr, y_te])
@@ -161,14 +164,15 @@ def _plane_static(rd: RunData) -> None:
             out.append(Point(round(cx, 1), round(cy, 1), fill, title))
 
 
+def _as_rows(y: np.ndarray) -> np.ndarray:
+    """Targets as float rows; zero rows (an empty test set) keep one column."""
+    y = y.astype(np.float64)
+    return y.reshape(len(y), -1) if y.size else y.reshape(len(y), 1)
+
+
 def _curve_static(rd: RunData) -> None:
     xs = np.concatenate([rd.x_train, rd.x_test]).ravel()
-    ys = np.concatenate(
-        [
-            rd.y_train.astype(np.float64).reshape(len(rd.y_train), -1)[:, :1],
-            rd.y_test.astype(np.float64).reshape(len(rd.y_test), -1)[:, :1],
-        ]
-    ).ravel()
+    ys = np.concatenate([_as_rows(rd.y_train)[:, :1], _as_rows(rd.y_test)[:, :1]]).ravel()
     ext_x = render.finite_extent(xs) or (-1.0, 1.0)
     ext_y = render.finite_extent(ys) or (-1.0, 1.0)
     rd.x_domain = render.nice_domain(*ext_x, 5)
@@ -180,7 +184,7 @@ def _curve_static(rd: RunData) -> None:
         (rd.x_train, rd.y_train, rd.train_points, "#0877bd"),
         (rd.x_test, rd.y_test, rd.test_points, "#f59322"),
     ):
-        yv = y.astype(np.float64).reshape(len(y), -1)
+        yv = _as_rows(y)
         for i in render.subsample_indices(len(x), MAX_POINTS).tolist():
             cx = float(render.linear_scale(x[i, 0], rd.x_domain, (0, SIZE)))
             cy = float(render.linear_scale(yv[i, 0], rd.y_domain, (SIZE, 0)))

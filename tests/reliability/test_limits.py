@@ -108,7 +108,7 @@ def test_announced_body_over_32_mb_is_413_even_if_never_sent(live_server: LiveSe
     limit = 32 * 1024 * 1024
     sock = raw_request(
         live_server.port,
-        b"POST /api/runs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /api/runs HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n"
         b"content-length: %d\r\n\r\n" % (limit + 1),
     )
     with sock:
@@ -122,7 +122,7 @@ def test_a_trickled_body_is_cut_off_with_408_and_others_are_served(limited: Live
     """Slow loris on the body: headers, a few bytes, then nothing."""
     body = json.dumps({**TINY_RUN, "start": False}).encode()
     head = (
-        b"POST /api/runs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /api/runs HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n"
         b"content-length: %d\r\n\r\n" % len(body)
     )
     started = time.monotonic()
@@ -144,7 +144,7 @@ def test_a_trickled_body_is_cut_off_with_408_and_others_are_served(limited: Live
 def test_a_stalled_header_does_not_block_the_server(live_server: LiveServer) -> None:
     """Slow loris on the headers: uvicorn keeps the socket, but only that socket."""
     stalled = [
-        raw_request(live_server.port, b"GET /api/health HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        raw_request(live_server.port, b"GET /api/health HTTP/1.1\r\nhost: localhost\r\nx-slow: ")
         for _ in range(20)
     ]
     try:
