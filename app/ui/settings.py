@@ -154,7 +154,7 @@ def shortcut_blocked(config: Mapping[str, Any]) -> str:
         reasons.append("the loss is not MSE")
     if config.get("output_activation") not in ("sigmoid", "linear"):
         reasons.append("the output is not sigmoid or linear")
-    return "needs MSE and a sigmoid or linear output: " + " and ".join(reasons) if reasons else ""
+    return " and ".join(reasons)
 
 
 def _network_group(config: Mapping[str, Any], layer_sizes: Sequence[int]) -> Group:
