@@ -162,10 +162,22 @@ def field_key(loc: Sequence[Any]) -> str:
     return parts[0]
 
 
+RAW_RULE_WORDS = ("less than", "greater than", "Input should", "valid ")
+
+
 def problem_message(field_name: str | None, detail: str) -> str:
-    """'Epochs: epochs (5) is below the current epoch (9)' from a manager refusal."""
+    """'Epochs: epochs (5) is below the current epoch (9)' from a manager refusal.
+
+    A detail that only restates a bound in pydantic's words gets the field's own
+    rule instead ('Noise: must be from 0 to 1').
+    """
     key = field_key(str(field_name).split(".")) if field_name else ""
-    return f"{label(key)}: {detail}" if key else detail
+    if not key:
+        return detail
+    detail = detail.removeprefix(f"{field_name}: ")
+    if key in FIELDS and any(words in detail for words in RAW_RULE_WORDS):
+        detail = FIELDS[key][1]
+    return f"{label(key)}: {detail}"
 
 
 def plain_errors(errors: Iterable[Mapping[str, Any]]) -> str:

@@ -131,6 +131,8 @@ def test_manager_refusals_are_labelled_too() -> None:
     )
     assert problem_message("dataset.n_samples", "too many").startswith("Samples: ")
     assert problem_message(None, "Run is running") == "Run is running"
+    raw = "dataset.noise: must be less than or equal to 1"
+    assert problem_message("dataset.noise", raw) == "Noise: must be from 0 to 1"
 
 
 # ---------------------------------------------------------------- the panel
@@ -311,3 +313,54 @@ def test_regression_loss_chart_names_the_loss_and_draws_the_baseline(client: Tes
     step(client, xor, 2)
     classification = current_frame(client, xor).fragments["loss"]
     assert "cross-entropy" in classification and "predicting the mean" not in classification
+
+
+def test_structural_changes_through_the_panel_reinitialise_the_run(client: TestClient) -> None:
+    run_id = make_run(client, dataset={"kind": "xor", "n_samples": 40, "noise": 0.1})
+    step(client, run_id, 3)
+    patch = f"/ui/runs/{run_id}/patch"
+    answer = client.post(patch, data={"activation": "relu"})
+    assert 'data-error="false">activation changed — new weights, epoch 0<' in answer.text
+    run = client.get(f"/api/runs/{run_id}").json()
+    assert (run["config"]["activation"], run["epoch"]) == ("relu", 0)
+    # A partial dataset: the kind and the other fields stay.
+    client.post(patch, data={"dataset.noise": "0"})
+    dataset = client.get(f"/api/runs/{run_id}").json()["config"]["dataset"]
+    assert (dataset["kind"], dataset["noise"], dataset["n_samples"]) == ("xor", 0.0, 40)
+    # A new kind comes with the size and noise the panel shows (hx-include).
+    client.post(
+        patch, data={"dataset.kind": "circle", "dataset.noise": "0", "dataset.n_samples": "40"}
+    )
+    dataset = client.get(f"/api/runs/{run_id}").json()["config"]["dataset"]
+    assert (dataset["kind"], dataset["noise"], dataset["n_samples"]) == ("circle", 0.0, 40)
+    client.post(patch, data={"batch_size": "full", "hidden_layers": "3, 2"})
+    run = client.get(f"/api/runs/{run_id}").json()
+    assert run["config"]["batch_size"] is None and run["layer_sizes"] == [2, 3, 2, 1]
+    client.post(patch, data={"checkbox": "use_bias"})
+    assert client.get(f"/api/runs/{run_id}").json()["config"]["use_bias"] is False
+
+
+def test_the_shortcut_refused_by_the_run_is_explained(client: TestClient) -> None:
+    run_id = make_run(client)  # binary classification: cross-entropy
+    answer = client.post(
+        f"/ui/runs/{run_id}/patch",
+        data={"checkbox": "error_propagation", "error_propagation": "weights_only"},
+    )
+    assert 'data-error="true">Article&#39;s shortcut: ' in answer.text
+    assert "Input should" not in answer.text
+    config = client.get(f"/api/runs/{run_id}").json()["config"]
+    assert config["error_propagation"] == "chain_rule"
+    box = re.search(r'<input type="checkbox" id="s-error-propagation"[^>]*>', answer.text)
+    assert box is not None and "checked" not in box.group(0) and "disabled" in box.group(0)
+
+
+def test_duplicate_goes_to_the_copy(client: TestClient) -> None:
+    run_id = make_run(client)
+    step(client, run_id, 2)
+    answer = client.post(f"/ui/runs/{run_id}/duplicate", headers={"HX-Request": "true"})
+    target = answer.headers["HX-Redirect"]
+    copy_id = target.removeprefix("/runs/")
+    assert copy_id != run_id and target == f"/runs/{copy_id}"
+    copy = client.get(f"/api/runs/{copy_id}").json()
+    assert copy["epoch"] == 2 and copy["config"]["dataset"]["kind"] == "xor"
+    assert 'id="duplicate"' in client.get(f"/runs/{run_id}").text
