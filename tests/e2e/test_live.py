@@ -285,7 +285,7 @@ def test_live_learning_rate_and_speed_change(
     rate.fill("0")
     rate.press("Tab")
     expect(feedback).to_have_attribute("data-error", "true")
-    expect(feedback).to_contain_text("learning rate")
+    expect(feedback).to_contain_text("Learning rate: must be more than 0")
     assert api_run(api, run["id"])["config"]["learning_rate"] == 0.1
     assert api_run(api, run["id"])["status"] == "running"
 
