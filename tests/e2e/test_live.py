@@ -253,6 +253,8 @@ def test_view_toggles_and_hover_survive_live_frames(
         timeout=20,
         what="the neuron preview to show the neuron's final map",
     )
+    # The head is above the network: bring it into view first (mouse.move does not scroll).
+    page.locator("#run-name").scroll_into_view_if_needed()
     move_to("#run-name")
     expect(preview).to_be_hidden()
 
