@@ -8,6 +8,7 @@ run cost one render per hub version.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import Any
 
 from jinja2 import Environment
 
+from app.ui.losschart import run_baseline
 from app.ui.maps import Layer, normalise_layers
 from app.ui.outputview import RunData, run_data
 from app.ui.views import (
@@ -26,6 +28,8 @@ from app.ui.views import (
     render_fragments,
 )
 
+# Depend only on the run's config (and data): re-rendered only when it changes.
+CONFIG_FRAGMENTS = ("settings", "summary")
 MAX_STATES = 32  # runs whose last frame is kept (those with open streams are never evicted)
 
 
@@ -90,6 +94,8 @@ class FrameState:
     resets: int = -1
     subscribers: int = 0
     static: dict[str, str] = field(default_factory=dict)  # fragments that never change
+    baseline: float | None = None  # regression: MSE of predicting the training mean
+    config_key: str = ""  # the config the settings fragments were drawn from
 
 
 class FrameCache:
@@ -139,6 +145,9 @@ class FrameCache:
         if state.resets != hub.resets:
             state.previous = None
             state.resets = hub.resets
+            # A structural PATCH re-initialises the run in place (a reset): its data may be new.
+            state.data = None
+            state.static.clear()
         weights_changed = state.layers_version != hub.layers_version
         if weights_changed:
             new: list[Layer] = []
@@ -153,18 +162,25 @@ class FrameCache:
         view = hub.run_view
         run = view.public()
         if state.data is None:
-            state.data = run_data(manager.data(run_id), run["task"], run["layer_sizes"])
+            raw = manager.data(run_id)
+            state.data = run_data(raw, run["task"], run["layer_sizes"])
+            state.baseline = run_baseline(raw, run["task"])
         metrics = hub.history.columns(0)
         old = state.rendered
         # Most versions bring metrics only (large nets send weights ≤ 1/s): keep the weight views.
         reuse = (
             {name: old.fragments[name] for name in WEIGHT_FRAGMENTS}
             if old is not None and not weights_changed and old.resets == hub.resets
-            else None
+            else {}
         )
+        # The settings panel changes only with the config (most versions are new epochs).
+        config_key = json.dumps([run["config"], run["layer_sizes"], run["task"]], default=str)
+        if old is not None and config_key == state.config_key and old.resets == hub.resets:
+            reuse |= {name: old.fragments[name] for name in CONFIG_FRAGMENTS}
+        state.config_key = config_key
         fragments = render_fragments(
             self.env,
-            LiveInput(run, metrics, state.layers, state.previous, state.data),
+            LiveInput(run, metrics, state.layers, state.previous, state.data, state.baseline),
             state.static,
             reuse,
         )

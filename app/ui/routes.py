@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from app.runs.errors import ProblemError
 from app.runs.models import RunPatch
-from app.ui import descent, forms, pages
-from app.ui.frames import FrameCache
+from app.ui import descent, forms, pages, settings, settings_fields
+from app.ui.frames import FrameCache, oob
 
 router = APIRouter(include_in_schema=False)
 
@@ -164,7 +164,7 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
         "fragments": {name: Markup(html) for name, html in rendered.fragments.items()},
         "rd": state.data,
         "lr_values": forms.LEARNING_RATES,
-        "speeds": forms.speed_options(run["config"].get("max_epochs_per_second")),
+        "batch_values": settings.BATCH_SIZES,
     }
     return _page(request, "pages/run.html", context)
 
@@ -211,31 +211,66 @@ async def delete_run(request: Request, run_id: str) -> Response:
     return Response(status_code=200, headers={"HX-Redirect": "/"})
 
 
+def _settings_oob(request: Request, run: dict[str, Any], submitted: str) -> str:
+    """The settings panel drawn from ``run``'s config, swapped in out of band."""
+    view = settings.settings_view(run, submitted)
+    template = _ui(request).templates.get_template("partials/live_settings.html")
+    return oob("settings", template.render(view=view).strip())
+
+
 @router.post("/ui/runs/{run_id}/patch", response_class=HTMLResponse)
 async def patch_run(request: Request, run_id: str) -> HTMLResponse:
-    """Live learning-rate / speed changes from the live view's settings form."""
+    """Apply one settings-panel change (or several fields) to the run, in place.
+
+    Answers with a message and the panel re-drawn from the config in effect, so
+    a refused value goes back to the one the run uses.
+    """
     form = await request.form()
-    body: dict[str, Any] = {}
-    if "learning_rate" in form:
-        body["learning_rate"] = str(form["learning_rate"]).strip() or None
-    if "max_epochs_per_second" in form:
-        body["max_epochs_per_second"] = str(form["max_epochs_per_second"]).strip() or None
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    body = settings_fields.parse_patch(values, [str(v) for v in form.getlist("checkbox")])
+    submitted = ",".join(name for name in settings_fields.FIELDS if name in values)
+    manager = _manager(request)
+    error = True
     try:
-        patch = RunPatch.model_validate(body)
-        view = await _manager(request).patch(run_id, patch)
+        view = await manager.patch(run_id, RunPatch.model_validate(body))
     except ValidationError as exc:
-        errors = forms.errors_from_validation(exc.errors())
-        return _message(
-            request, "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in errors.items()), True
-        )
+        text = settings_fields.plain_errors(exc.errors())
+    except ProblemError as exc:
+        text = settings_fields.problem_message(exc.field, exc.detail)
+    else:
+        error = False
+        text = settings_fields.success_message(body, view.config)
+    message = _page(request, "partials/control_message.html", {"text": text, "error": error})
+    try:
+        run = manager.get(run_id).public()
+    except ProblemError:  # unknown or deleted run: nothing to re-draw
+        return message
+    panel = _settings_oob(request, run, submitted)
+    return HTMLResponse(bytes(message.body).decode() + panel)
+
+
+@router.post("/ui/runs/{run_id}/duplicate", response_model=None)
+async def duplicate_run(request: Request, run_id: str) -> Response:
+    """Keep a copy of this run (config, data, weights, metrics), then show the copy."""
+    try:
+        view = await _manager(request).duplicate(run_id)
     except ProblemError as exc:
         return _message(request, exc.detail, error=True)
-    speed = view.config.get("max_epochs_per_second")
-    return _message(
-        request,
-        f"learning rate {view.config['learning_rate']:g} · "
-        + (f"≤ {speed:g} epochs/s" if speed else "full speed"),
-    )
+    return Response(status_code=200, headers={"HX-Redirect": f"/runs/{view.id}"})
+
+
+@router.post("/ui/runs/{run_id}/train-more", response_class=HTMLResponse)
+async def train_more(request: Request, run_id: str) -> HTMLResponse:
+    """A completed run trains on: its epoch target grows by its own size, then it starts."""
+    manager = _manager(request)
+    try:
+        config = manager.get(run_id).public()["config"]
+        epochs = settings.more_epochs(int(config["epochs"]))
+        await manager.patch(run_id, RunPatch.model_validate({"epochs": epochs}))
+        await manager.start(run_id)
+    except ProblemError as exc:
+        return _message(request, exc.detail, error=True)
+    return _message(request, f"training on to epoch {epochs:,}")
 
 
 # ---------------------------------------------------------------- compare and descent

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment
 
-from app.ui import charts, diagram, render
+from app.ui import charts, diagram, losschart, render, settings
 from app.ui.maps import Layer, forward_trace, plane_grid
 from app.ui.outputview import RunData, output_frame
 
@@ -29,6 +29,8 @@ FRAGMENTS: dict[str, str] = {
     "points": "output-points",
     "weights": "weights",
     "grads": "grad-norms",
+    "settings": "live-settings",
+    "summary": "run-summary",
 }
 # Sent only in a snapshot: they depend on the run's data, which never changes.
 STATIC_FRAGMENTS = ("points",)
@@ -53,6 +55,7 @@ class LiveInput:
     layers: Sequence[Layer]
     previous: Sequence[Layer] | None
     data: RunData | None
+    baseline: float | None = None  # regression: MSE of predicting the mean (losschart)
 
 
 def empty_metrics(n_layers: int) -> dict[str, np.ndarray]:
@@ -87,6 +90,8 @@ def status_context(run: Mapping[str, Any]) -> dict[str, Any]:
         "running": status in RUNNING_STATES,
         "can_start": status in STARTABLE and not finished,
         "can_step": status in STEPPABLE,
+        # A completed run can train on: "Train more" raises its epochs (settings.more_epochs).
+        "more_epochs": epochs if status == "completed" else 0,
         "message": run.get("message"),
     }
 
@@ -115,16 +120,45 @@ def stats_context(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> 
     }
 
 
-def loss_charts(metrics: Mapping[str, np.ndarray]) -> dict[str, charts.Chart]:
+def loss_charts(
+    metrics: Mapping[str, np.ndarray], baseline: float | None = None
+) -> dict[str, charts.Chart]:
     x = metrics["epoch"]
     series = [
         charts.SeriesIn("train", "train", metrics["train_loss"]),
         charts.SeriesIn("test", "test", metrics["test_loss"]),
     ]
+    if baseline is not None and x.size:
+        flat = np.full(x.size, baseline)
+        series.append(charts.SeriesIn("predicting the mean", "baseline", flat, dashed=True))
     return {
         "linear": charts.line_chart(x, series, log=False),
         "log": charts.line_chart(x, series, log=True, hover=False),
     }
+
+
+def loss_context(inp: LiveInput) -> dict[str, Any]:
+    """The loss chart, the loss named in words, the baseline, and whether to go log by itself."""
+    loss = str(inp.run.get("config", {}).get("loss") or "")
+    epochs = inp.metrics["epoch"]
+    last = int(epochs[-1]) if epochs.size else 0
+    losses = (inp.metrics["train_loss"], inp.metrics["test_loss"])
+    return {
+        "charts": loss_charts(inp.metrics, inp.baseline),
+        "loss_name": settings.LOSS_NAMES.get(loss, loss.replace("_", " ")),
+        "baseline": None if inp.baseline is None else render.format_number(inp.baseline, 4),
+        "auto_log": losschart.wants_log_scale(losses, last),
+    }
+
+
+def page_layout(data: RunData | None) -> str:
+    """What the page's static parts (output box, predict inputs) were drawn for; a frame
+    with another value makes the page reload (static/settings.js)."""
+    if data is None:
+        return ""
+    return (
+        f"{data.kind}|{data.n_inputs}|{data.n_outputs}|{data.task}|{data.bound:g}|{data.x_domain}"
+    )
 
 
 def accuracy_chart(metrics: Mapping[str, np.ndarray]) -> charts.Chart:
@@ -191,7 +225,7 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
     return {
         "controls": lambda: {"run": inp.run, "state": status_context(inp.run)},
         "stats": lambda: {"run": inp.run, "stats": stats_context(inp.run, inp.metrics)},
-        "loss": lambda: {"charts": loss_charts(inp.metrics)},
+        "loss": lambda: loss_context(inp),
         "accuracy": lambda: {
             "chart": accuracy_chart(inp.metrics),
             "classification": classification,
@@ -201,6 +235,8 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
         "points": lambda: {"rd": inp.data},
         "weights": lambda: {"matrices": diagram.weight_matrices(inp.layers, inp.previous)},
         "grads": lambda: {"chart": grad_chart(inp.metrics)},
+        "settings": lambda: {"view": settings.settings_view(inp.run)},
+        "summary": lambda: {"run": inp.run, "layout": page_layout(inp.data)},
     }
 
 

@@ -253,6 +253,8 @@ def test_view_toggles_and_hover_survive_live_frames(
         timeout=20,
         what="the neuron preview to show the neuron's final map",
     )
+    # The head is above the network: bring it into view first (mouse.move does not scroll).
+    page.locator("#run-name").scroll_into_view_if_needed()
     move_to("#run-name")
     expect(preview).to_be_hidden()
 
@@ -285,7 +287,7 @@ def test_live_learning_rate_and_speed_change(
     rate.fill("0")
     rate.press("Tab")
     expect(feedback).to_have_attribute("data-error", "true")
-    expect(feedback).to_contain_text("learning rate")
+    expect(feedback).to_contain_text("Learning rate: must be more than 0")
     assert api_run(api, run["id"])["config"]["learning_rate"] == 0.1
     assert api_run(api, run["id"])["status"] == "running"
 

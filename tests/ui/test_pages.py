@@ -418,7 +418,8 @@ def test_controls_step_start_stop_reset_patch_and_delete(client: TestClient) -> 
     run = client.get(f"/api/runs/{run_id}").json()
     assert run["config"]["learning_rate"] == 0.1 and run["config"]["max_epochs_per_second"] is None
     bad = client.post(f"/ui/runs/{run_id}/patch", data={"learning_rate": "11"})
-    assert 'class="msg-error"' in bad.text and "learning rate" in bad.text
+    assert 'class="msg-error"' in bad.text
+    assert "Learning rate: must be more than 0 and at most 10" in bad.text
     client.post(f"/ui/runs/{run_id}/reset", headers=HX)
     assert client.get(f"/api/runs/{run_id}").json()["epoch"] == 0
     deleted = client.post(f"/ui/runs/{run_id}/delete", headers=HX)

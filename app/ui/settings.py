@@ -1,0 +1,292 @@
+# ruff: noqa: RUF001 -- UI text uses real typography (prime, en dash, superscripts)
+"""The live view's settings panel: its controls drawn from a run's config.
+
+Grouped as the learner thinks of them: a quick bar (learning rate, activation,
+batch, speed) and Data / Network / Training groups. How the submitted values
+are read and refusals worded lives in ``settings_fields``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.runs.models import MAX_EPOCHS
+from app.ui import forms
+
+LOSS_NAMES = {"mse": "mean squared error (MSE)", "cross_entropy": "cross-entropy"}
+ACTIVATION_NAMES = {
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "relu": "ReLU",
+    "leaky_relu": "leaky ReLU",
+    "linear": "linear (none)",
+    "softmax": "softmax",
+}
+OPTIMIZER_NAMES = {"sgd": "plain SGD", "momentum": "SGD with momentum", "adam": "Adam"}
+INIT_NAMES = {
+    "xavier": "Xavier (Glorot)",
+    "he": "He",
+    "uniform": "uniform",
+    "normal": "normal",
+}
+DTYPE_NAMES = {"float32": "32-bit floats", "float64": "64-bit floats"}
+BATCH_SIZES = ("full", "1", "10", "32", "100")
+SHORTCUT_LABEL = "Article's shortcut (errors passed back through the weights alone)"
+SHORTCUT_HINT = (
+    "drops f′ from the errors passed back: δ⁽ˡ⁾ = (W⁽ˡ⁺¹⁾ᵀe⁽ˡ⁺¹⁾) ⊙ f′(z⁽ˡ⁾) without the "
+    "chain of derivatives; needs MSE and a sigmoid or linear output"
+)
+
+
+# ---------------------------------------------------------------- the panel's controls
+
+
+@dataclass(frozen=True)
+class Control:
+    """One control of the panel; ``disabled`` is the reason it cannot change now ('' = it can)."""
+
+    name: str
+    label: str
+    kind: str  # "number" | "text" | "select" | "checkbox" | "static"
+    value: str = ""
+    options: tuple[tuple[str, str], ...] = ()
+    checked: bool = False
+    disabled: str = ""
+    hint: str = ""
+    datalist: str = ""
+    include: str = ""  # hx-include: other fields sent along (a new dataset kind keeps noise…)
+    element_id: str = ""
+    step: str = "any"
+
+    @property
+    def id(self) -> str:
+        return self.element_id or "s-" + self.name.replace(".", "-").replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Group:
+    key: str
+    title: str
+    summary: str
+    controls: list[Control] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    run_id: str
+    quick: list[Control]
+    groups: list[Group]
+    submitted: str = ""  # the field whose change this panel answers (see static/settings.js)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _choices(names: Mapping[str, str], keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, names.get(k, k)) for k in keys)
+
+
+def _data_group(config: Mapping[str, Any]) -> Group:
+    ds: Mapping[str, Any] = config.get("dataset", {})
+    kind = str(ds.get("kind", ""))
+    keep = ", ".join(f"#s-dataset-{k}" for k in ("n-samples", "noise", "test-fraction", "seed"))
+    controls: list[Control] = []
+    if kind == "custom":
+        controls.append(Control("dataset.kind", "Dataset", "static", "your own data"))
+    else:
+        kinds = [(k, v) for k, v in forms.KIND_LABELS.items() if k != "custom"]
+        controls.append(
+            Control("dataset.kind", "Dataset", "select", kind, tuple(kinds), include=keep)
+        )
+        controls.append(Control("dataset.noise", "Noise", "number", _fmt(ds.get("noise"))))
+        controls.append(
+            Control("dataset.n_samples", "Samples", "number", _fmt(ds.get("n_samples")), step="1")
+        )
+    controls.append(
+        Control("dataset.test_fraction", "Test fraction", "number", _fmt(ds.get("test_fraction")))
+    )
+    controls.append(Control("dataset.seed", "Data seed", "number", _fmt(ds.get("seed")), step="1"))
+    if kind in forms.MULTICLASS_KINDS:
+        controls.append(
+            Control("dataset.n_classes", "Classes", "number", _fmt(ds.get("n_classes")), step="1")
+        )
+    if kind == "teacher":
+        controls += [
+            Control(
+                "dataset.teacher_layers",
+                "Teacher layers",
+                "text",
+                _fmt(ds.get("teacher_layers")),
+                hint="inputs, hidden…, outputs",
+            ),
+            Control(
+                "dataset.teacher_activation",
+                "Teacher activation",
+                "select",
+                _fmt(ds.get("teacher_activation")),
+                _choices(ACTIVATION_NAMES, forms.ACTIVATIONS),
+            ),
+            Control(
+                "dataset.teacher_weight_scale",
+                "Teacher weight scale",
+                "number",
+                _fmt(ds.get("teacher_weight_scale", 1.0)),
+            ),
+        ]
+    name = "your own data" if kind == "custom" else forms.KIND_LABELS.get(kind, kind)
+    noise = "" if kind == "custom" else f", noise {_fmt(ds.get('noise'))}"
+    return Group("data", "Data", f"{name}{noise}", controls)
+
+
+def shortcut_blocked(config: Mapping[str, Any]) -> str:
+    """Why the article's shortcut cannot be switched on now ('' when it can)."""
+    reasons = []
+    if config.get("loss") != "mse":
+        reasons.append("the loss is not MSE")
+    if config.get("output_activation") not in ("sigmoid", "linear"):
+        reasons.append("the output is not sigmoid or linear")
+    return " and ".join(reasons)
+
+
+def _network_group(config: Mapping[str, Any], layer_sizes: Sequence[int]) -> Group:
+    shortcut = config.get("error_propagation") == "weights_only"
+    blocked = "" if shortcut else shortcut_blocked(config)
+    controls = [
+        Control(
+            "hidden_layers",
+            "Hidden layers",
+            "text",
+            _fmt(config.get("hidden_layers")),
+            hint="neurons per layer, e.g. 8, 8 (empty: none)",
+        ),
+        Control(
+            "output_activation",
+            "Output activation",
+            "select",
+            _fmt(config.get("output_activation")),
+            (("auto", "auto (by task)"), *_choices(ACTIVATION_NAMES, forms.OUTPUT_ACTIVATIONS)),
+        ),
+        Control(
+            "loss",
+            "Loss",
+            "select",
+            _fmt(config.get("loss")),
+            (("auto", "auto (by task)"), *_choices(LOSS_NAMES, forms.LOSSES)),
+        ),
+        Control(
+            "error_propagation",
+            SHORTCUT_LABEL,
+            "checkbox",
+            "weights_only",
+            checked=shortcut,
+            disabled=blocked,
+            hint=SHORTCUT_HINT,
+        ),
+        Control("use_bias", "Use biases", "checkbox", "on", checked=bool(config.get("use_bias"))),
+        Control(
+            "init",
+            "Initial weights",
+            "select",
+            _fmt(config.get("init")),
+            _choices(INIT_NAMES, forms.INITS),
+        ),
+        Control("seed", "Weight seed", "number", _fmt(config.get("seed")), step="1"),
+        Control(
+            "dtype",
+            "Arithmetic",
+            "select",
+            _fmt(config.get("dtype")),
+            _choices(DTYPE_NAMES, forms.DTYPES),
+        ),
+    ]
+    sizes = "–".join(str(n) for n in layer_sizes)
+    return Group("network", "Network", f"{sizes}, {config.get('activation', '')}", controls)
+
+
+def _training_group(config: Mapping[str, Any]) -> Group:
+    optimizer = str(config.get("optimizer", "sgd"))
+    controls = [
+        Control(
+            "optimizer",
+            "Optimizer",
+            "select",
+            optimizer,
+            _choices(OPTIMIZER_NAMES, forms.OPTIMIZERS),
+        ),
+        Control(
+            "momentum",
+            "Momentum",
+            "number",
+            _fmt(config.get("momentum")),
+            disabled="" if optimizer == "momentum" else "used by the momentum optimizer only",
+        ),
+        Control("l1", "L1 regularisation", "number", _fmt(config.get("l1"))),
+        Control("l2", "L2 regularisation", "number", _fmt(config.get("l2"))),
+        Control("epochs", "Epochs", "number", _fmt(config.get("epochs")), step="1"),
+        Control("name", "Run name", "text", _fmt(config.get("name"))),
+    ]
+    return Group("training", "Training", OPTIMIZER_NAMES.get(optimizer, optimizer), controls)
+
+
+def settings_view(run: Mapping[str, Any], submitted: str = "") -> SettingsView:
+    """The panel for a public Run dict: the quick bar and the Data / Network / Training groups."""
+    config: Mapping[str, Any] = run.get("config", {})
+    batch = config.get("batch_size")
+    speed = config.get("max_epochs_per_second")
+    quick = [
+        Control(
+            "learning_rate",
+            "Learning rate",
+            "number",
+            _fmt(config.get("learning_rate")),
+            datalist="lr-values",
+            element_id="learning-rate",
+        ),
+        Control(
+            "activation",
+            "Activation",
+            "select",
+            _fmt(config.get("activation")),
+            _choices(ACTIVATION_NAMES, forms.ACTIVATIONS),
+        ),
+        Control(
+            "batch_size",
+            "Batch size",
+            "text",
+            "full" if batch is None else _fmt(batch),
+            datalist="batch-values",
+            hint='a number, or "full"',
+        ),
+        Control(
+            "max_epochs_per_second",
+            "Speed",
+            "select",
+            _fmt(speed),
+            tuple((v, text) for v, text, _ in forms.speed_options(speed)),
+            element_id="speed",
+        ),
+    ]
+    groups = [
+        _data_group(config),
+        _network_group(config, run.get("layer_sizes", [])),
+        _training_group(config),
+    ]
+    return SettingsView(str(run.get("id", "")), quick, groups, submitted)
+
+
+def more_epochs(epochs: int) -> int:
+    """The new epoch target of "Train more": the run trains as many epochs again.
+
+    The original count is not stored apart from the config, so "as many again"
+    is the current target: 1,000 -> 2,000 -> 4,000 (capped at the API's maximum).
+    """
+    return min(2 * epochs, MAX_EPOCHS)
