@@ -161,10 +161,14 @@
   });
 
   document.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape" && editing) { ev.preventDefault(); closeEditor(); return; }
-    var feature = ev.target.closest && ev.target.closest("#network [data-features]");
+    if (ev.key === "Escape" && editing) { ev.preventDefault(); closeEditor(); }
+  });
+  // On the stable #network box, before the document's Space = start/stop (app.js) sees it.
+  network.addEventListener("keydown", function (ev) {
+    var feature = ev.target.closest && ev.target.closest("[data-features]");
     if (feature && (ev.key === "Enter" || ev.key === " ")) {
       ev.preventDefault();
+      ev.stopPropagation();
       changeStructure("features", feature.getAttribute("data-features"));
     }
   });
