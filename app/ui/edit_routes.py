@@ -140,14 +140,19 @@ class WeightKey:
         return cls(layer, row, col)
 
     def describe(self, features: Sequence[str] | None, n_layers: int) -> str:
-        target = "output" if self.layer == n_layers else f"layer {self.layer}, neuron"
+        """'From x₁ to layer 1, neuron 3', 'Bias of output 1'."""
+        target = (
+            f"output {self.row + 1}"
+            if self.layer == n_layers
+            else f"layer {self.layer}, neuron {self.row + 1}"
+        )
         if self.col is None:
-            return f"Bias of {target} {self.row + 1}"
+            return f"Bias of {target}"
         if self.layer == 1:
             source = FEATURE_LABELS[features[self.col]] if features else f"input {self.col + 1}"
         else:
-            source = f"neuron {self.col + 1}"
-        return f"Weight {source} → {target} {self.row + 1}"
+            source = f"layer {self.layer - 1}, neuron {self.col + 1}"
+        return f"From {source} to {target}"
 
     def get(self, layers: Sequence[Mapping[str, Any]]) -> float:
         layer = layers[self.layer - 1]

@@ -102,7 +102,10 @@ def test_setting_a_weight_replaces_exactly_that_value(client: TestClient) -> Non
     current = before[1]["weights"][3][5]
     editor = client.get(f"/ui/runs/{run_id}/weight", params={"key": "2.3.5"})
     assert editor.status_code == 200
-    assert f'value="{current!r}"' in editor.text and "neuron 6 → layer 2, neuron 4" in editor.text
+    assert (
+        f'value="{current!r}"' in editor.text
+        and "From layer 1, neuron 6 to layer 2, neuron 4" in editor.text
+    )
     response = client.post(
         f"/ui/runs/{run_id}/weight", data={"key": "2.3.5", "value": "-0.123456789"}, headers=HX
     )
