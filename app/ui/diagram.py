@@ -210,7 +210,7 @@ def _links(
                         f"M{xa:.0f} {ya:.0f}C{xm:.0f} {ya:.0f} {xm:.0f} {yb:.0f} {xb:.0f} {yb:.0f}",
                         render.diverging_hex(w, 1.0),
                         round(render.link_width(w), 1),
-                        f"w = {exact(w)} (layer {li + 1}: input {i + 1} → neuron {j + 1})",
+                        f"w = {exact(w)}",  # where it goes: the popover (bytes per frame)
                         f"{li + 1}.{j}.{i}",
                     )
                 )

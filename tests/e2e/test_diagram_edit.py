@@ -103,13 +103,13 @@ def test_edit_layers_features_and_a_weight_on_the_diagram(
     target = network.locator(f'path[data-w="{clicked}"]')
     shown = popover.locator(".wp-value").inner_text()
     title = target.locator("title").text_content() or ""
-    assert title.startswith(f"w = {shown} ")  # the popover shows the exact value
+    assert title == f"w = {shown}"  # the popover shows the exact value
     value_input = popover.locator("input[name=value]")
     expect(value_input).to_be_focused()
     value_input.fill("-2.5")
     popover.get_by_role("button", name="Set").click()
     expect(popover).to_be_hidden()
-    expect(target.locator("title")).to_have_text(re.compile(r"^w = -2\.5 "))
+    expect(target.locator("title")).to_have_text(re.compile(r"^w = -2\.5$"))
     expect(target).to_have_attribute("stroke", "#f59322")  # full orange: strongly negative
     layer, row, col = (int(p) for p in clicked.split("."))
     weights = api.get(f"/api/runs/{run['id']}/weights").json()["layers"]
