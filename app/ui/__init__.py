@@ -20,7 +20,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     from fastapi.templating import Jinja2Templates
     from jinja2 import Environment, FileSystemLoader
 
-    from app.ui import inspect, routes, stream
+    from app.ui import edit_routes, inspect, routes, stream
     from app.ui.frames import FrameCache
 
     env = Environment(
@@ -32,5 +32,6 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     templates = Jinja2Templates(env=env)
     app.state.ui = routes.UiState(templates=templates, frames=FrameCache(env))
     app.include_router(routes.router)
+    app.include_router(edit_routes.router)
     app.include_router(stream.router)
     app.include_router(inspect.router)

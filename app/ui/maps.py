@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.nn.activations import get_activation
+from app.nn.features import feature_matrix
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,30 @@ def normalise_layers(raw: Any) -> list[Layer]:
     return layers
 
 
-def forward_trace(
-    layers: Sequence[Layer], x: np.ndarray, activation: str, output_activation: str
-) -> list[np.ndarray]:
-    """Activations of every layer for inputs x (n, n_in): [x, a1, …, a_L], each (n, units).
+def network_input(x: np.ndarray, features: Sequence[str] | None) -> np.ndarray:
+    """What the network's first layer sees for raw inputs x (n, n_raw).
 
-    Hidden layers use ``activation``, the last one ``output_activation``.
-    Non-finite weights propagate as NaN (the views draw them grey).
+    With ``features`` (a run's ``config.features``; x is then (n, 2)) the
+    columns are those features of x, in that order; without, x itself.
     """
-    acts = [np.asarray(x, dtype=np.float64)]
+    x = np.asarray(x, dtype=np.float64)
+    return x if features is None else feature_matrix(x, list(features))
+
+
+def forward_trace(
+    layers: Sequence[Layer],
+    x: np.ndarray,
+    activation: str,
+    output_activation: str,
+    features: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """Activations of every layer for raw inputs x (n, n_raw): [x', a1, …, a_L], each (n, units).
+
+    x' is ``network_input(x, features)``: the network's inputs. Hidden layers use
+    ``activation``, the last one ``output_activation``. Non-finite weights
+    propagate as NaN (the views draw them grey).
+    """
+    acts = [network_input(x, features)]
     a = acts[0]
     last = len(layers) - 1
     with np.errstate(all="ignore"):

@@ -94,7 +94,10 @@ def _split(
 
 def run_data(data: Mapping[str, Any], task: str, layer_sizes: Sequence[int]) -> RunData:
     """Build the static part from a ``/data``-shaped dict {"train": {"x", "y"}, "test": {…}}."""
-    n_in, n_out = int(layer_sizes[0]), int(layer_sizes[-1])
+    # The raw inputs decide the view (with input features the network has more inputs).
+    train_x = data.get("train", {}).get("x") or [[]]
+    n_in = len(train_x[0]) or int(layer_sizes[0])
+    n_out = int(layer_sizes[-1])
     x_tr, y_tr = _split(data.get("train", {}), task, n_in, n_out)
     x_te, y_te = _split(data.get("test", {}), task, n_in, n_out)
     n_classes = 0
@@ -223,9 +226,16 @@ class OutputFrame:
 
 
 def output_frame(
-    rd: RunData, layers: Sequence[Layer], activation: str, output_activation: str
+    rd: RunData,
+    layers: Sequence[Layer],
+    activation: str,
+    output_activation: str,
+    features: Sequence[str] | None = None,
 ) -> OutputFrame:
-    """Evaluate the current weights for the output view of ``rd.kind``."""
+    """Evaluate the current weights for the output view of ``rd.kind``.
+
+    ``features``: the run's input features (2-D data), applied to the raw inputs.
+    """
     frame = OutputFrame(rd.kind)
     if not layers:
         return frame
@@ -233,7 +243,7 @@ def output_frame(
         n_params = sum(la.weights.size for la in layers)
         res = render.grid_resolution(n_params, GRID_BUDGET, MIN_OUTPUT_RES, OUTPUT_RES)
         grid = plane_grid(rd.bound, res)
-        out = forward_trace(layers, grid, activation, output_activation)[-1]
+        out = forward_trace(layers, grid, activation, output_activation, features)[-1]
         cont, disc = (
             render.lighten(c, MAP_LIGHTEN) for c in plane_colours(rd, out, output_activation)
         )

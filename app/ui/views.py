@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment
 
-from app.ui import charts, diagram, losschart, render, settings
-from app.ui.maps import Layer, forward_trace, plane_grid
+from app.ui import charts, diagram, losschart, matrices, render, settings
+from app.ui.maps import Layer, forward_trace
 from app.ui.outputview import RunData, output_frame
 
 # Fragment name -> id of the container it fills (innerHTML); the page and the stream share these.
@@ -192,20 +192,22 @@ def network_context(inp: LiveInput) -> diagram.Diagram:
     activation = str(config.get("activation", "tanh"))
     out_act = str(config.get("output_activation") or "linear")
     sizes = list(inp.run.get("layer_sizes", []))
+    features = config.get("features")
     maps = curves = None
-    if inp.layers and sizes and sizes[0] == 2 and inp.data is not None:
-        n_params = sum(layer.weights.size for layer in inp.layers)
-        res = render.grid_resolution(n_params, diagram.MAP_BUDGET, 6, diagram.MAP_RES)
-        grid = plane_grid(inp.data.bound, res)
-        acts = forward_trace(inp.layers, grid, activation, out_act)
-        maps = diagram.neuron_maps(acts, inp.data.bound, activation, out_act)
+    plane = inp.data is not None and inp.data.kind == "plane"
+    if plane and inp.data is not None:
+        maps = diagram.plane_maps(inp.layers, inp.data.bound, activation, out_act, features)
     elif inp.layers and sizes and sizes[0] == 1 and inp.data is not None:
         lo, hi = inp.data.x_domain
         xs = np.linspace(lo, hi, diagram.CURVE_POINTS)[:, None]
         acts = forward_trace(inp.layers, xs, activation, out_act)
         bound = max(abs(lo), abs(hi)) or 1.0
         curves = diagram.neuron_maps(acts, bound, activation, out_act)
-    return diagram.network_diagram(sizes, inp.layers, maps, activation, out_act, curves=curves)
+    # 2-D data: every feature is drawn as an input node; None means the raw x1, x2.
+    shown = (features or ["x1", "x2"]) if plane else None
+    return diagram.network_diagram(
+        sizes, inp.layers, maps, activation, out_act, curves=curves, features=shown
+    )
 
 
 def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -219,7 +221,10 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
     classification = inp.run.get("task") == "classification"
 
     def output() -> dict[str, Any]:
-        out = output_frame(inp.data, inp.layers, activation, out_act) if inp.data else None
+        features = config.get("features")
+        out = (
+            output_frame(inp.data, inp.layers, activation, out_act, features) if inp.data else None
+        )
         return {"out": out, "rd": inp.data}
 
     return {
@@ -233,7 +238,7 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
         "network": lambda: {"diagram": network_context(inp)},
         "output": output,
         "points": lambda: {"rd": inp.data},
-        "weights": lambda: {"matrices": diagram.weight_matrices(inp.layers, inp.previous)},
+        "weights": lambda: {"matrices": matrices.weight_matrices(inp.layers, inp.previous)},
         "grads": lambda: {"chart": grad_chart(inp.metrics)},
         "settings": lambda: {"view": settings.settings_view(inp.run)},
         "summary": lambda: {"run": inp.run, "layout": page_layout(inp.data)},

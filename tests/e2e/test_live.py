@@ -237,9 +237,9 @@ def test_view_toggles_and_hover_survive_live_frames(
     )
 
     # Hovering a hidden neuron shows its map over the output plot, kept across frames.
-    neuron = page.locator('#network g.neuron[data-key="2"]')
+    neuron = page.locator('#network g.neuron[data-key="1-0"]')
     expect(neuron.locator("image")).to_have_count(1)
-    move_to('#network g.neuron[data-key="2"] rect.frame')
+    move_to('#network g.neuron[data-key="1-0"] rect.frame')
     preview = page.locator("#neuron-preview")
     expect(preview).to_be_visible()
     next_frame()

@@ -265,9 +265,12 @@ def test_live_view_has_every_part_and_the_stream_hookup(client: TestClient) -> N
     assert re.search(r'<path class="series train" d="M', loss)
     assert re.search(r'<path class="series test" d="M', loss)
     network = html[html.index('id="network"') : html.index('id="output-stack"')]
-    assert network.count('<g class="neuron" data-key=') == 2 + 8 + 8 + 1
+    # 2-D data: all 7 input features are drawn (x1, x2 active), then 8 + 8 + 1 neurons.
+    assert network.count('<g class="neuron feature on" data-key=') == 2
+    assert network.count('<g class="neuron feature off" data-key=') == 5
+    assert network.count('<g class="neuron" data-key=') == 8 + 8 + 1
     assert network.count("<title>w") == 2 * 8 + 8 * 8 + 8
-    assert network.count('<image href="data:image/png;base64,') == 19  # a map per neuron
+    assert network.count('<image href="data:image/png;base64,') == 7 + 17  # a map per node
     assert 'class="bias"' in network
     weights = html[html.index('id="weights"') :]
     assert weights.count('class="w-now"') == 3 and weights.count('class="w-delta"') == 3
@@ -339,7 +342,7 @@ def test_a_big_network_still_renders_a_small_frame(client: TestClient) -> None:
     rendered = current_frame(client, run_id)
     assert len(rendered.snapshot_message()) < 100_000
     network = rendered.fragments["network"]
-    assert network.count('<g class="neuron" data-key=') == 2 + 10 + 10 + 1  # 10 shown per layer
+    assert network.count('<g class="neuron" data-key=') == 10 + 10 + 1  # 10 shown per layer
     assert "+ 246 more" in network
     assert "block-averaged" in rendered.fragments["weights"]  # 256x256 pooled to <= 96 cells
 
