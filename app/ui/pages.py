@@ -68,6 +68,12 @@ def runs_rows(
     return rows
 
 
+def latest_run(manager: Any) -> Any | None:
+    """The most recently updated run (a RunView), or None when there are none."""
+    views = manager.list_runs()
+    return max(views, key=lambda v: v.updated_at) if views else None
+
+
 def parse_run_ids(values: Iterable[str]) -> list[str]:
     """``?runs=a,b&runs=c`` → ['a', 'b', 'c'] (order kept, duplicates dropped)."""
     ids: list[str] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -28,6 +30,8 @@ class UiState:
     frames: FrameCache
     # run id -> ((resets, history length), sparkline path) for the runs table
     sparks: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    # `/` creates the default learner run when there is none: one at a time.
+    home_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _ui(request: Request) -> UiState:
@@ -69,8 +73,20 @@ def _form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, A
     }
 
 
-@router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> HTMLResponse:
+@router.get("/", response_model=None)
+async def home(request: Request) -> Response:
+    """Open on something that learns: the most recently updated run's live view; on an
+    empty database, first the default learner run (created once, even under a burst)."""
+    ui, manager = _ui(request), _manager(request)
+    async with ui.home_lock:
+        latest = pages.latest_run(manager)
+        if latest is None:
+            latest = await manager.create(forms.learner_run())
+    return RedirectResponse(f"/runs/{latest.id}", status_code=303)
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs_page(request: Request) -> HTMLResponse:
     values = forms.preset_values(None)
     context = {
         "title": "Runs",
@@ -208,7 +224,7 @@ async def delete_run(request: Request, run_id: str) -> Response:
     except ProblemError as exc:
         return _message(request, exc.detail, error=True)
     _ui(request).frames.forget(run_id)
-    return Response(status_code=200, headers={"HX-Redirect": "/"})
+    return Response(status_code=200, headers={"HX-Redirect": "/runs"})
 
 
 @router.post("/ui/runs/{run_id}/patch", response_class=HTMLResponse)
@@ -258,8 +274,13 @@ async def compare_chart(request: Request, runs: Annotated[list[str], Query()] = 
 
 
 @router.get("/descent", response_class=HTMLResponse)
-async def descent_page(request: Request) -> HTMLResponse:
-    frame = descent.frame_context(0.05, 2.0, 0, playing=False)
+async def descent_page(
+    request: Request,
+    lr: float = descent.DEFAULT_LR,
+    x0: float = descent.DEFAULT_X0,
+    step: int = 0,
+) -> HTMLResponse:
+    frame = descent.frame_context(lr, x0, step, playing=False)
     return _page(
         request,
         "pages/descent.html",
@@ -269,7 +290,14 @@ async def descent_page(request: Request) -> HTMLResponse:
 
 @router.get("/ui/descent/frame", response_class=HTMLResponse)
 async def descent_frame(
-    request: Request, lr: float = 0.05, x0: float = 2.0, step: int = 0, play: int = 0
+    request: Request,
+    lr: float = descent.DEFAULT_LR,
+    x0: float = descent.DEFAULT_X0,
+    step: int = 0,
+    play: int = 0,
 ) -> HTMLResponse:
     frame = descent.frame_context(lr, x0, step, playing=bool(play))
-    return _page(request, "partials/descent_frame.html", {"frame": frame})
+    response = _page(request, "partials/descent_frame.html", {"frame": frame})
+    # htmx rewrites the address bar (history.replaceState): the URL shares the setup.
+    response.headers["HX-Replace-Url"] = frame["page_url"]
+    return response

@@ -21,7 +21,7 @@ def run_ids(api: httpx.Client) -> set[str]:
 
 
 def test_create_run_from_form_trains_live(page: Page, api: httpx.Client) -> None:
-    page.goto("/")
+    page.goto("/runs")
     expect(page.locator("#runs-empty")).to_be_visible()
     page.click("#preset-xor")
     # The preset re-renders the form (htmx outerHTML): wait for its values, then edit them.
@@ -67,7 +67,7 @@ def test_create_run_from_form_trains_live(page: Page, api: httpx.Client) -> None
 @pytest.mark.parametrize("rate", ["0", "11"])
 def test_form_validation_error_creates_nothing(page: Page, api: httpx.Client, rate: str) -> None:
     before = run_ids(api)
-    page.goto("/")
+    page.goto("/runs")
     page.fill("#f-name", f"invalid rate {rate}")
     page.fill("#f-learning_rate", rate)
     page.click("#create-run")
@@ -78,7 +78,7 @@ def test_form_validation_error_creates_nothing(page: Page, api: httpx.Client, ra
     # The form comes back with the typed values and stays on the home page.
     expect(page.locator("#f-learning_rate")).to_have_value(rate)
     expect(page.locator("#f-name")).to_have_value(f"invalid rate {rate}")
-    assert urlsplit(page.url).path == "/"
+    assert urlsplit(page.url).path == "/runs"
     assert run_ids(api) == before
 
 
@@ -95,7 +95,7 @@ def test_run_name_is_shown_as_text_not_markup(
     page.on("dialog", on_dialog)
     run = make_run(name=name, dataset={"kind": "xor", "n_samples": 100}, start=False)
 
-    page.goto("/")
+    page.goto("/runs")
     row = page.locator(f'#runs-table tr[data-run-id="{run["id"]}"]')
     expect(row.locator("td.name a")).to_have_text(name)
     expect(page.locator("img[src=x]")).to_have_count(0)
@@ -116,7 +116,7 @@ def test_run_name_is_shown_as_text_not_markup(
 
 
 def test_dataset_preview_and_architecture_editor(page: Page, api: httpx.Client) -> None:
-    page.goto("/")
+    page.goto("/runs")
     preview = page.locator("#dataset-preview")
     expect(preview.locator("svg.preview-svg circle")).not_to_have_count(0)
     first_point = preview.locator("svg.preview-svg circle").first
@@ -158,7 +158,7 @@ def test_dataset_preview_and_architecture_editor(page: Page, api: httpx.Client) 
 
 
 def test_create_run_from_your_own_csv_data(page: Page, api: httpx.Client) -> None:
-    page.goto("/")
+    page.goto("/runs")
     data = page.locator("#f-dataset-data")
     expect(data).to_be_hidden()
     page.select_option("#f-dataset-kind", "custom")

@@ -35,7 +35,7 @@ def test_compare_two_runs_from_the_runs_list(
 ) -> None:
     first = trained_run(api, make_run, "compare alpha", 30, learning_rate=0.3)
     second = trained_run(api, make_run, "compare beta", 20, learning_rate=0.03)
-    page.goto("/")
+    page.goto("/runs")
     page.check(f"#cmp-{first}")
     page.check(f"#cmp-{second}")
     page.click("#compare-selected")
@@ -198,7 +198,7 @@ def test_phone_width_in_dark_theme(
     )
     page = context.new_page()
     pages = {
-        "home": ("/", "#runs-table"),
+        "home": ("/runs", "#runs-table"),
         "live": (f"/runs/{run_id}", "#loss-chart svg.chart-linear path.train"),
         "compare": (f"/compare?runs={run_id}", "#compare-legend"),
         "descent": ("/descent", "#descent-svg"),
@@ -219,7 +219,7 @@ def test_phone_width_in_dark_theme(
     page.click("#theme-toggle")
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     assert background_luminance(page) > 0.8
-    page.goto("/")
+    page.goto("/runs")
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     assert background_luminance(page) > 0.8
     page.screenshot(path=screenshot_path("test_phone_light_home"), full_page=True)
