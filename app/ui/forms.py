@@ -10,7 +10,6 @@ print each message next to its input.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 
 from app.runs.errors import ProblemError
 from app.runs.models import RunCreate
+from app.ui.csvdata import CsvError, parse_csv
 
 DATASET_KINDS = ("circle", "xor", "gauss", "spiral", "moons", "plane", "sine", "teacher", "custom")
 KIND_LABELS = {
@@ -30,11 +30,9 @@ KIND_LABELS = {
     "sine": "Sine (regression, 1-D)",
     "teacher": "Teacher network (regression)",
     "custom": "Your own data (CSV)",
+    "draw": "Draw your own",
 }
 TASKS = ("classification", "regression")
-# Custom data comes as text: one sample a line, its inputs then its target, separated
-# by commas, semicolons, tabs or spaces; blank lines and lines starting with # are skipped.
-CSV_SEPARATORS = re.compile(r"[,;\s]+")
 MULTICLASS_KINDS = ("gauss", "spiral")
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "linear")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
@@ -115,6 +113,8 @@ DEFAULTS: dict[str, Any] = {
     "dataset.teacher_weight_scale": "1",
     "dataset.task": "classification",
     "dataset.data": "",
+    "dataset.drawn": "",
+    "dataset.drawn_task": "classification",
     "hidden_layers": [8, 8],
     "activation": "tanh",
     "output_activation": "",
@@ -237,30 +237,18 @@ def _number(text: str, integer: bool) -> Any:
         return int(f) if integer and f.is_integer() else t
 
 
-def custom_rows(text: str, task: str) -> tuple[list[list[Any]], list[Any]]:
-    """CSV text → (x rows, y) for a `custom` dataset: the last column is the target
-    (an integer class label for classification). Cells that are not numbers stay text,
-    so the API's validation names the place."""
-    x: list[list[Any]] = []
-    y: list[Any] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        cells = [_number(cell, False) for cell in CSV_SEPARATORS.split(line) if cell]
-        target = cells.pop()
-        if task == "classification" and isinstance(target, float) and target.is_integer():
-            target = int(target)
-        x.append(cells)
-        y.append(target)
-    return x, y
+def custom_rows(text: str, task: str, *, drawn: bool = False) -> tuple[list[Any], list[Any]]:
+    """CSV text → (x rows, y) for a `custom` dataset (see app.ui.csvdata); CsvError
+    names the row and column of a problem in plain words."""
+    rows = parse_csv(text, task, drawn=drawn)
+    return rows.x, rows.y
 
 
 def body_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body (API.md POST /api/runs) the form values describe."""
     kind = str(values.get("dataset.kind", "spiral"))
     dataset: dict[str, Any] = {"kind": kind}
-    keys = ("test_fraction", "seed") if kind == "custom" else DATASET_KEYS
+    keys = ("test_fraction", "seed") if kind in ("custom", "draw") else DATASET_KEYS
     for key in keys:
         raw = str(values.get(f"dataset.{key}", "")).strip()
         if raw:
@@ -273,6 +261,11 @@ def body_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
         task = str(values.get("dataset.task", "classification"))
         dataset["task"] = task
         dataset["x"], dataset["y"] = custom_rows(str(values.get("dataset.data", "")), task)
+    if kind == "draw":  # the drawing widget's points: a `custom` dataset too
+        task = str(values.get("dataset.drawn_task", "classification"))
+        drawn = str(values.get("dataset.drawn", ""))
+        dataset |= {"kind": "custom", "task": task}
+        dataset["x"], dataset["y"] = custom_rows(drawn, task, drawn=True)
     if kind == "teacher":
         raw = str(values.get("dataset.teacher_layers", ""))
         dataset["teacher_layers"] = [_number(p, True) for p in raw.replace(" ", "").split(",") if p]
@@ -306,10 +299,16 @@ def body_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_run_create(values: Mapping[str, Any]) -> tuple[RunCreate | None, dict[str, str]]:
     """(RunCreate, {}) or (None, {field name: message})."""
+    data_field = "dataset.drawn" if values.get("dataset.kind") == "draw" else "dataset.data"
     try:
         return RunCreate.model_validate(body_from_values(values)), {}
+    except CsvError as exc:
+        return None, {data_field: str(exc)}
     except ValidationError as exc:
-        return None, errors_from_validation(exc.errors())
+        errors = errors_from_validation(exc.errors())
+        if data_field != "dataset.data" and "dataset.data" in errors:
+            errors[data_field] = errors.pop("dataset.data")
+        return None, errors
 
 
 def field_name(loc: Sequence[Any]) -> str:

@@ -128,9 +128,8 @@ def compare_context(manager: Any, run_ids: Sequence[str]) -> dict[str, Any]:
 
 def dataset_preview(values: Mapping[str, Any]) -> dict[str, Any]:
     """Points of the dataset the form describes (same generator as the run will use)."""
-    spec = forms.body_from_values(values)["dataset"]
     try:
-        data = make_dataset(spec)
+        data = make_dataset(forms.body_from_values(values)["dataset"])
     except (DatasetError, ValueError, TypeError) as exc:
         field = getattr(exc, "field", None)
         message = getattr(exc, "message", str(exc))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 
 from app.runs.errors import ProblemError
 from app.runs.models import RunPatch
-from app.ui import descent, forms, pages
+from app.ui import descent, draw, forms, pages
 from app.ui.frames import FrameCache
 
 router = APIRouter(include_in_schema=False)
@@ -70,6 +69,7 @@ def _form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, A
         "errors": errors,
         "options": pages.form_options(),
         "preview": pages.dataset_preview(values),
+        "draw": draw.form_widget(values),
     }
 
 

@@ -61,7 +61,8 @@ def test_a_cell_that_is_not_a_number_is_named_by_row_and_input(client: TestClien
     )
     assert "HX-Redirect" not in page.headers
     text = html.unescape(page.text)
-    assert 'id="error-dataset-data"' in page.text and "data row 2, input 2" in text
+    assert 'id="error-dataset-data"' in page.text
+    assert "row 2, column 2: 'oops' is not a number" in text
     assert "oops" in text  # what was typed stays in the box
     assert client.get("/api/runs").json()["runs"] == before
 
