@@ -20,10 +20,12 @@ from starlette.responses import Response
 
 from app.api.responses import StrictJSONResponse
 from app.runs import ProblemError, StorageError
+from app.runs.messages import plain_message
 
 
 def validation_detail(errors: Any) -> list[dict[str, Any]]:
-    """FastAPI's error list with only the JSON-safe keys kept."""
+    """FastAPI's error list with only the JSON-safe keys kept, each `msg` in plain words
+    naming its field ("layer 2: at most 1,024 neurons")."""
     detail = []
     for error in errors:
         loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
@@ -31,7 +33,7 @@ def validation_detail(errors: Any) -> list[dict[str, Any]]:
             {
                 "type": str(error.get("type", "value_error")),
                 "loc": loc,
-                "msg": str(error.get("msg", "")),
+                "msg": plain_message(error),
             }
         )
     return detail

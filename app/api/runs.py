@@ -58,7 +58,7 @@ async def get_run(run_id: str, manager: Manager) -> Response:
     "/{run_id}",
     response_model=RunPublic,
     responses=_errors(404, 413, 422, 503),
-    summary="Change name, learning_rate, epochs or max_epochs_per_second (also while running)",
+    summary="Change any field: live ones in place, the others re-initialise the run in place",
 )
 async def patch_run(run_id: str, body: RunPatch, manager: Manager) -> Response:
     return StrictJSONResponse((await manager.patch(run_id, body)).public())
@@ -148,7 +148,7 @@ async def get_data(run_id: str, manager: Manager) -> Response:
     summary="Outputs (and labels for classification) of the current weights",
 )
 async def predict(run_id: str, body: PredictRequest, manager: Manager) -> Response:
-    n_inputs = manager.get(run_id).public()["layer_sizes"][0]
+    n_inputs = manager.get(run_id).n_inputs
     for index, row in enumerate(body.inputs):
         if len(row) != n_inputs:
             raise RequestValidationError(

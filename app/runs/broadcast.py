@@ -393,9 +393,23 @@ class RunHub:
     def reset(
         self, view: RunView, weights: list[np.ndarray], biases: list[np.ndarray] | None
     ) -> None:
-        """Epoch 0, empty history: subscribers send a fresh snapshot."""
+        """Epoch 0, empty history: subscribers send a fresh snapshot. The view may have a
+        new shape (a structural PATCH): the history then gets its new layer count."""
+        n_layers = len(view.layer_sizes) - 1
+        if n_layers != self.history.n_layers:
+            self.history = MetricsHistory(n_layers=n_layers)
         self.history.clear()
         self.set_layers(weights, biases, 0)
+        self._set_view(view)
+        self.resets += 1
+        self._bump()
+
+    def replace_layers(
+        self, view: RunView, weights: list[np.ndarray], biases: list[np.ndarray] | None
+    ) -> None:
+        """Weights edited by hand (no new epoch): subscribers send a fresh snapshot, which
+        carries them, with the history they already have."""
+        self.set_layers(weights, biases, view.epoch)
         self._set_view(view)
         self.resets += 1
         self._bump()

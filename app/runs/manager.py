@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -29,10 +30,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from app.config import Settings
-from app.nn.datasets import dataset_to_json, make_dataset
+from app.nn.datasets import dataset_to_json, make_dataset, teacher_network
+from app.nn.features import feature_matrix
 from app.nn.network import param_views
-from app.runs.broadcast import MetricsHistory, RunHub, finite_list
+from app.runs.broadcast import MetricsHistory, RunHub, finite_list, layers_public
 from app.runs.models import (
+    LIVE_FIELDS,
     MAX_EPOCHS,
     MAX_PREDICT_ROWS,
     MAX_STEP_EPOCHS,
@@ -54,7 +57,9 @@ from app.runs.processes import (
 )
 from app.runs.record import (
     METRIC_KEYS,
+    PARAMS_ONLY,
     Run,
+    flat_params,
     initial_params,
     last_metrics_of,
     network_of,
@@ -64,6 +69,7 @@ from app.runs.record import (
     stored_config,
     utcnow,
 )
+from app.runs.reshape import reshape, structural_changes
 from app.runs.step_inspector import StepInputs, inspect_step
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
@@ -90,6 +96,7 @@ class RunManager:
         self._mp.set_forkserver_preload(["app.runs.worker"])
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._creating = 0  # creates past the stored-runs check, not yet in _runs
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -196,13 +203,7 @@ class RunManager:
         run = self._get(run_id)
         params, epoch = self._params(run)
         weights, biases = self._views(run, params)
-        return {
-            "epoch": epoch,
-            "layers": [
-                {"weights": w.tolist(), "biases": None if biases is None else biases[i].tolist()}
-                for i, w in enumerate(weights)
-            ],
-        }
+        return {"epoch": epoch, "layers": layers_public(weights, biases)}
 
     def data(self, run_id: str) -> dict[str, Any]:
         """{"train": {"x", "y"}, "test": {...}}, y in the form `custom` takes it."""
@@ -219,7 +220,8 @@ class RunManager:
             x = np.asarray(inputs, dtype=np.float64)
         except (TypeError, ValueError):
             raise ProblemError(422, "inputs must be rows of numbers", "inputs") from None
-        n_in = run.layer_sizes[0]
+        features = run.config.get("features")
+        n_in = self._view(run).n_inputs
         if x.ndim != 2 or x.shape[1] != n_in:
             raise ProblemError(
                 422, f"inputs must be rows of {n_in} numbers, got shape {list(x.shape)}", "inputs"
@@ -235,6 +237,8 @@ class RunManager:
             net.params[...] = params
             cached = (params, net)
             run.predict_net = cached
+        if features:
+            x = feature_matrix(x, features)
         with np.errstate(all="ignore"):
             out = cached[1].forward(x).astype(np.float64)
         result: dict[str, Any] = {"outputs": [finite_list(row) for row in out]}
@@ -289,14 +293,36 @@ class RunManager:
 
     async def create(self, body: RunCreate) -> RunView:
         """Validate against the dataset, store, and start if `body.start`."""
-        if len(self._runs) >= self.settings.max_stored_runs:
+        self._check_room()
+        if body.start:
+            self._check_capacity()
+        # The slot is taken before the first await: concurrent creates cannot overshoot.
+        self._creating += 1
+        try:
+            run, custom = await asyncio.to_thread(prepare_run, body)
+            await self._insert(run, custom)
+        finally:
+            self._creating -= 1
+        if body.start:
+            try:
+                return await self.start(run.id)
+            except ProblemError:
+                await self.delete(run.id)
+                raise
+        return self._view(run)
+
+    def _check_room(self) -> None:
+        if len(self._runs) + self._creating >= self.settings.max_stored_runs:
             raise ProblemError(
                 409,
                 f"too many stored runs (limit {self.settings.max_stored_runs}); delete some first",
             )
-        if body.start:
-            self._check_capacity()
-        run, custom = await asyncio.to_thread(prepare_run, body)
+
+    def _check_not_closing(self) -> None:
+        if self._closing:
+            raise ProblemError(409, "the server is shutting down")
+
+    async def _insert(self, run: Run, custom: dict[str, np.ndarray] | None) -> None:
         await self._db(
             self.store.insert_run,
             {
@@ -313,13 +339,6 @@ class RunManager:
             custom,
         )
         self._runs[run.id] = run
-        if body.start:
-            try:
-                return await self.start(run.id)
-            except ProblemError:
-                await self.delete(run.id)
-                raise
-        return self._view(run)
 
     async def start(self, run_id: str) -> RunView:
         """Start or continue (from the latest checkpoint) → `running`."""
@@ -403,7 +422,8 @@ class RunManager:
             return self._view(run)
 
     async def patch(self, run_id: str, body: RunPatch) -> RunView:
-        """Rename, or change learning_rate / epochs / speed — forwarded to a running worker."""
+        """Change any field (API.md v1.1): live fields in place — forwarded to a running
+        worker — and structural ones by re-initialising the run in place (`_reshape`)."""
         changes = body.changes()
         run = self._get(run_id)
         async with run.lock:
@@ -413,10 +433,13 @@ class RunManager:
                 raise ProblemError(
                     422, f"epochs ({epochs}) is below the current epoch ({run.epoch})", "epochs"
                 )
-            if not changes:
+            if structural_changes(run, changes):
+                return await self._reshape(run, changes)
+            live = {k: v for k, v in changes.items() if k in LIVE_FIELDS}
+            if not live:
                 return self._view(run)
             # Stored first: a change the database refuses (503) changes nothing.
-            config = {**run.config, **changes}
+            config = {**run.config, **live}
             status, message = run.status, run.message
             if status == RunStatus.completed and config["epochs"] > run.epoch:
                 status, message = RunStatus.stopped, None
@@ -432,12 +455,120 @@ class RunManager:
             )
             run.config = config
             run.status, run.message, run.updated_at = status, message, updated_at
-            forward = {k: v for k, v in changes.items() if k != "name"}
+            forward = {k: v for k, v in live.items() if k != "name"}
             if run.worker is not None and forward:
                 send(run.worker.conn, ("set", forward))
             if run.hub is not None:
                 run.hub.set_view(self._view(run))
             return self._view(run)
+
+    async def _reshape(self, run: Run, changes: dict[str, Any]) -> RunView:
+        """Re-initialise `run` in place with its patched config (caller holds the lock):
+        validated before anything changes, then stopped, stored as new (epoch 0, no
+        metrics or checkpoint), shown to subscribers as a fresh snapshot, and started
+        again if it was running."""
+        custom = None
+        if run.config["dataset"]["kind"] == "custom":
+            custom = await self._db(self.store.load_custom, run.id)
+        reshaped = await asyncio.to_thread(reshape, run, changes, custom)
+        was_running = run.worker is not None
+        if was_running:
+            self._check_not_closing()
+            await self._halt(run.worker, "stop")
+        new = reshaped.run
+        updated_at = utcnow()
+        await self._db(
+            self._reinitialise_stored,
+            run,
+            {
+                "name": new.config["name"],
+                "config": stored_config(new),
+                "status": str(RunStatus.created),
+                "message": None,
+                "epoch": 0,
+                "last_metrics": None,
+                "updated_at": updated_at.isoformat(),
+            },
+            reshaped.custom,
+        )
+        run.config, run.layer_sizes, run.task = new.config, new.layer_sizes, new.task
+        run.n_params, run.params, run.params_epoch = new.n_params, new.params, 0
+        run.state, run.predict_net = None, None
+        run.epoch, run.last, run.pending = 0, no_metrics(), []
+        run.status, run.message, run.updated_at = RunStatus.created, None, updated_at
+        if run.hub is not None:
+            weights, biases = self._views(run, new.params)
+            run.hub.reset(self._view(run), weights, biases)
+        if was_running:
+            await self._launch(run, target=run.config["epochs"])
+        return self._view(run)
+
+    async def put_weights(self, run_id: str, layers: Any) -> dict[str, Any]:
+        """Replace the current weights (API.md v1.1 `PUT /weights`); epoch, metrics and
+        optimizer state stay. Durable: the checkpoint (or, before the first epoch, the
+        starting weights) is stored with them before anyone sees them."""
+        run = self._get(run_id)
+        async with run.lock:
+            self._check_alive(run)
+            if run.worker is not None:
+                raise ProblemError(409, "stop the run before editing its weights", "status")
+            params = flat_params(layers, run.layer_sizes, bool(run.config["use_bias"]))
+            params = params.astype(run.config["dtype"])
+            state = run.state or await self._db(self.store.load_checkpoint, run.id)
+            if state is not None and state.epoch == run.epoch and "params" in state.arrays:
+                checkpoint = Checkpoint(state.epoch, {**state.arrays, "params": params}, state.meta)
+            else:  # no trainer state at this epoch: the weights alone, to start from
+                checkpoint = Checkpoint(run.epoch, {"params": params}, {PARAMS_ONLY: True})
+            await self._db(self.store.commit_progress, run.id, (), checkpoint, None)
+            run.state, run.params, run.params_epoch = checkpoint, params, run.epoch
+            run.predict_net = None
+            if run.hub is not None:
+                weights, biases = self._views(run, params)
+                run.hub.replace_layers(self._view(run), weights, biases)
+        return self.weights(run_id)
+
+    async def duplicate(self, run_id: str) -> RunView:
+        """A new run that copies this one as last stored: config, data, metrics, weights
+        and trainer state (a running run is copied at its last checkpoint)."""
+        source = self._get(run_id)
+        self._check_alive(source)
+        self._check_room()
+        self._creating += 1
+        try:
+            new_id = uuid.uuid4().hex[:12]
+            name = f"{source.config['name']} (copy)"[:80]
+            now = utcnow()
+            await self._db(self.store.copy_run, source.id, new_id, name, now.isoformat())
+            row = await self._db(self.store.load_run, new_id)
+        finally:
+            self._creating -= 1
+        if row is None:  # the source was deleted meanwhile
+            raise ProblemError(404, f"no run with id {run_id!r}")
+        if row["status"] in (RunStatus.running, RunStatus.created) and row["epoch"] > 0:
+            row["status"] = RunStatus.stopped
+        elif row["status"] == RunStatus.running:
+            row["status"] = RunStatus.created
+        row["message"] = None
+        await self._db(self.store.update_run, new_id, status=str(row["status"]), message=None)
+        self._runs[new_id] = run_from_row(row)
+        return self._view(self._runs[new_id])
+
+    def teacher(self, run_id: str) -> dict[str, Any]:
+        """The teacher network of a `teacher` run (API.md v1.1): layers and activation."""
+        run = self._get(run_id)
+        spec = run.config["dataset"]
+        if spec["kind"] != "teacher":
+            raise ProblemError(404, f"run {run_id!r} is not trained on a teacher network")
+        net = teacher_network(
+            spec["teacher_layers"],
+            spec["teacher_activation"],
+            int(spec["seed"]),
+            float(spec.get("teacher_weight_scale", 1.0)),
+        )
+        return {
+            "layers": layers_public(net.weights, net.biases),
+            "activation": spec["teacher_activation"],
+        }
 
     async def delete(self, run_id: str) -> None:
         """Stop it if running, delete it and its data; its streams end."""
@@ -544,6 +675,12 @@ class RunManager:
         run.write_backlog = []  # after the stored checkpoint: dropped like everything there
         return self.store.rewind_to_checkpoint(run.id, fields)
 
+    def _reinitialise_stored(
+        self, run: Run, fields: dict[str, Any], custom: dict[str, np.ndarray] | None
+    ) -> None:
+        run.write_backlog = []
+        self.store.reinitialise(run.id, fields, custom)
+
     def _clear_stored(self, run: Run, fields: dict[str, Any]) -> None:
         run.write_backlog = []
         self.store.clear_progress(run.id, fields)
@@ -590,13 +727,18 @@ class RunManager:
             self._rewind(run, state.epoch)
         hub = self._hub(run)
         # No await from this check until `run.worker` is set: the cap cannot be overshot.
-        if self._closing:
-            raise ProblemError(409, "the server is shutting down")
+        self._check_not_closing()
         self._check_capacity()
+        params_only = state is not None and bool(state.meta.get(PARAMS_ONLY))
         job = {
             "config": run.config,
             "custom": custom,
-            "state": (state.arrays, state.meta) if state is not None and run.epoch > 0 else None,
+            "state": (
+                (state.arrays, state.meta)
+                if state is not None and run.epoch > 0 and not params_only
+                else None
+            ),
+            "initial_params": state.arrays["params"] if params_only and state else None,
             "target": target,
             "checkpoint_interval": self.settings.checkpoint_interval,
             "frame_interval": FRAME_INTERVAL,

@@ -14,8 +14,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from app.nn.features import FEATURES, check_features
 from app.runs.errors import ProblemError
 from app.storage.store import finite_or_none
 
@@ -43,6 +52,12 @@ Loss = Literal["mse", "cross_entropy"]
 Optimizer = Literal["sgd", "momentum", "adam"]
 Init = Literal["xavier", "he", "uniform", "normal"]
 DType = Literal["float32", "float64"]
+ErrorPropagation = Literal["chain_rule", "weights_only"]
+FeatureName = Literal[FEATURES]  # type: ignore[valid-type]
+
+# PATCH changes these without re-initialising the run (API.md v1.1); any other field is
+# structural: the run is re-initialised in place.
+LIVE_FIELDS = frozenset({"name", "learning_rate", "epochs", "max_epochs_per_second", "l1", "l2"})
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -89,6 +104,7 @@ class TeacherDataset(_Generated):
         default_factory=lambda: [3, 5, 2], min_length=2, max_length=10
     )
     teacher_activation: Activation = "sigmoid"
+    teacher_weight_scale: float = Field(1.0, ge=0.1, le=10)
 
 
 class CustomDataset(BaseModel):
@@ -145,7 +161,16 @@ class RunCreate(BaseModel):
     seed: int = Field(0, ge=0)
     dtype: DType = "float32"
     max_epochs_per_second: float | None = Field(None, gt=0)
+    features: list[FeatureName] | None = Field(None, min_length=1, max_length=len(FEATURES))
+    error_propagation: ErrorPropagation = "chain_rule"
     start: StrictBool = True
+
+    @field_validator("features")
+    @classmethod
+    def _distinct_features(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            check_features(value)
+        return value
 
 
 def _not_nullable(schema: dict[str, Any]) -> None:
@@ -157,30 +182,55 @@ def _not_nullable(schema: dict[str, Any]) -> None:
         schema["anyOf"] = options
 
 
-class RunPatch(BaseModel):
-    """Body of `PATCH /api/runs/{id}`; a field left out is unchanged.
+def _patch_field(name: str) -> tuple[Any, Any]:
+    """RunCreate's field `name` as an optional PATCH field: same type and bounds, default
+    None; fields whose creation default is not null may be left out but not be null."""
+    info = RunCreate.model_fields[name]
+    field = copy.copy(info)
+    field.default, field.default_factory = None, None
+    if name in _NOT_NULLABLE:
+        field.json_schema_extra = _not_nullable
+    return info.annotation | None, field
 
-    `max_epochs_per_second: null` removes the speed limit; the other fields may
-    not be null.
-    """
 
+# null means "the default" for these (chosen by task, full batch, no limit, raw inputs).
+_NULLABLE = frozenset(
+    {"output_activation", "loss", "batch_size", "max_epochs_per_second", "features"}
+)
+_NOT_NULLABLE = frozenset(RunCreate.model_fields) - _NULLABLE - {"start"}
+
+
+class _PatchBase(BaseModel):
     model_config = _STRICT
-    # These may be left out but not be null (see _no_null), and the schema says so.
-    name: str | None = Field(None, max_length=80, json_schema_extra=_not_nullable)
-    learning_rate: float | None = Field(None, gt=0, le=10, json_schema_extra=_not_nullable)
-    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS, json_schema_extra=_not_nullable)
-    max_epochs_per_second: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
-    def _no_null(self) -> RunPatch:
-        for name in ("name", "learning_rate", "epochs"):
-            if name in self.model_fields_set and getattr(self, name) is None:
+    def _no_null(self) -> _PatchBase:
+        for name in self.model_fields_set & _NOT_NULLABLE:
+            if getattr(self, name) is None:
                 raise ValueError(f"{name} may not be null")
         return self
 
     def changes(self) -> dict[str, Any]:
-        """The fields the client sent, with their values."""
+        """The fields the client sent, with their values (`dataset` as the partial dict)."""
         return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+RunPatch = create_model(  # type: ignore[call-overload]
+    "RunPatch",
+    __base__=_PatchBase,
+    __doc__="""Body of `PATCH /api/runs/{id}`: any field of `POST /api/runs` but `start`;
+    a field left out is unchanged. `dataset` may be partial: merged into the current
+    dataset when its `kind` is absent or unchanged, replacing it when `kind` changes.""",
+    dataset=(
+        dict[str, Any] | None,
+        Field(None, description="the dataset's fields to change", json_schema_extra=_not_nullable),
+    ),
+    **{
+        name: _patch_field(name)
+        for name in RunCreate.model_fields
+        if name not in ("start", "dataset")
+    },
+)
 
 
 class RunStep(BaseModel):
@@ -224,6 +274,11 @@ class RunView:
     created_at: datetime
     updated_at: datetime
 
+    @property
+    def n_inputs(self) -> int:
+        """The raw inputs a prediction takes (2 when the network reads features of them)."""
+        return 2 if self.config.get("features") else self.layer_sizes[0]
+
     def public(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -234,6 +289,7 @@ class RunView:
             "layer_sizes": list(self.layer_sizes),
             "task": self.task,
             "n_params": self.n_params,
+            "n_inputs": self.n_inputs,
             "epoch": self.epoch,
             "train_loss": finite_or_none(self.train_loss),
             "test_loss": finite_or_none(self.test_loss),

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from app.nn.datasets import DatasetError, dataset_defaults, make_dataset
-from app.nn.network import MLP, count_params
+from app.nn.datasets import Dataset, DatasetError, dataset_defaults, make_dataset
+from app.nn.network import MLP, count_params, param_views
 from app.nn.training import resolve_head
 from app.runs.broadcast import RunHub
 from app.runs.models import (
@@ -31,6 +31,8 @@ from app.runs.processes import Worker
 from app.storage.store import Checkpoint, MetricRow, finite_or_none
 
 METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+# A checkpoint's meta flag: it holds weights to start from (edited by hand), no trainer state.
+PARAMS_ONLY = "params_only"
 
 
 def utcnow() -> datetime:
@@ -102,15 +104,24 @@ def run_from_row(row: dict[str, Any]) -> Run:
     )
 
 
-def prepare_run(body: RunCreate) -> tuple[Run, dict[str, np.ndarray] | None]:
-    """Resolve defaults and check every limit that needs the dataset. Builds the dataset,
-    so RunManager calls it in a thread, off the event loop."""
-    spec = body.dataset.model_dump()
+def build_dataset(spec: dict[str, Any]) -> Dataset:
+    """The dataset of an API dataset spec; a bad one is a 422 naming its field."""
     try:
-        data = make_dataset(spec)
-        public_dataset = {k: v for k, v in dataset_defaults(spec).items() if k not in ("x", "y")}
+        return make_dataset(spec)
     except DatasetError as exc:
         raise ProblemError(422, f"dataset.{exc}", f"dataset.{exc.field}") from None
+
+
+def prepare_run(
+    body: RunCreate, data: Dataset | None = None, run_id: str | None = None
+) -> tuple[Run, dict[str, np.ndarray] | None]:
+    """Resolve defaults and check every limit that needs the dataset (`data`, when the
+    caller built it already from `body.dataset`). Builds the dataset, so RunManager calls
+    it in a thread, off the event loop."""
+    spec = body.dataset.model_dump()
+    if data is None:
+        data = build_dataset(spec)
+    public_dataset = {k: v for k, v in dataset_defaults(spec).items() if k not in ("x", "y")}
     n_samples = data.x_train.shape[0] + data.x_test.shape[0]
     if n_samples > MAX_SAMPLES:
         raise ProblemError(422, f"at most {MAX_SAMPLES} samples", "dataset.n_samples")
@@ -129,7 +140,23 @@ def prepare_run(body: RunCreate) -> tuple[Run, dict[str, np.ndarray] | None]:
         raise ProblemError(
             422, str(exc), blamed if blamed in ("loss", "output_activation") else "loss"
         ) from None
-    layer_sizes = [data.n_inputs, *body.hidden_layers, data.n_outputs]
+    if body.features is not None and data.n_inputs != 2:
+        raise ProblemError(
+            422,
+            f"features need a dataset with 2 inputs; this one has {data.n_inputs}",
+            "features",
+        )
+    if body.error_propagation == "weights_only" and (
+        loss != "mse" or output_activation not in ("sigmoid", "linear")
+    ):
+        raise ProblemError(
+            422,
+            "the article's shortcut (error_propagation weights_only) needs loss mse and a "
+            f"sigmoid or linear output, not {loss} with {output_activation}",
+            "error_propagation",
+        )
+    n_inputs = len(body.features) if body.features is not None else data.n_inputs
+    layer_sizes = [n_inputs, *body.hidden_layers, data.n_outputs]
     n_params = count_params(layer_sizes, body.use_bias)
     if n_params > MAX_PARAMS:
         raise ProblemError(
@@ -138,7 +165,7 @@ def prepare_run(body: RunCreate) -> tuple[Run, dict[str, np.ndarray] | None]:
             f"the limit is {MAX_PARAMS:,}",
             "hidden_layers",
         )
-    run_id = uuid.uuid4().hex[:12]
+    run_id = run_id or uuid.uuid4().hex[:12]
     hidden = "-".join(str(h) for h in body.hidden_layers) or "linear"
     config: dict[str, Any] = body.model_dump(exclude={"start", "dataset"})
     config.update(
@@ -198,3 +225,40 @@ def initial_params(run: Run) -> np.ndarray:
         dtype=c["dtype"],
     )
     return net.params
+
+
+def flat_params(layers: Any, layer_sizes: list[int], use_bias: bool) -> np.ndarray:
+    """`layers` in the API's form ([{"weights": (n_out, n_in), "biases": (n_out,) | None}])
+    as one flat float64 vector in MLP.params' layout; 422 (field `layers…`) on a wrong
+    shape, biases that do not match `use_bias`, or a non-finite value."""
+    n_layers = len(layer_sizes) - 1
+    if not isinstance(layers, list) or len(layers) != n_layers:
+        raise ProblemError(422, f"layers must be a list of {n_layers} layers", "layers")
+    flat = np.empty(count_params(layer_sizes, use_bias), dtype=np.float64)
+    weights, biases = param_views(flat, layer_sizes, use_bias)
+    for i, layer in enumerate(layers):
+        where = f"layers.{i}"
+        if not isinstance(layer, dict) or set(layer) != {"weights", "biases"}:
+            raise ProblemError(422, f"{where} must have exactly `weights` and `biases`", where)
+        shape = (layer_sizes[i + 1], layer_sizes[i])
+        weights[i][...] = _checked_array(layer["weights"], shape, f"{where}.weights")
+        if biases is None:
+            if layer["biases"] is not None:
+                raise ProblemError(422, "this run has no biases: send null", f"{where}.biases")
+        else:
+            biases[i][...] = _checked_array(layer["biases"], shape[:1], f"{where}.biases")
+    return flat
+
+
+def _checked_array(value: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ProblemError(422, f"{where} must hold numbers only", where) from None
+    if array.shape != shape:
+        raise ProblemError(
+            422, f"{where} must have shape {list(shape)}, got {list(array.shape)}", where
+        )
+    if not np.isfinite(array).all():
+        raise ProblemError(422, f"{where}: every value must be a finite number", where)
+    return array

@@ -5,7 +5,8 @@ Protocol over one duplex `multiprocessing` connection:
 parent → child (read between batches and between epochs):
     ("stop",)                      pause: finish nothing more, report the last whole epoch
     ("shutdown",)                  the server is going down: same, reason "shutdown"
-    ("set", {"learning_rate": float, "epochs": int, "max_epochs_per_second": float|None})
+    ("set", {"learning_rate": float, "epochs": int, "max_epochs_per_second": float|None,
+             "l1": float, "l2": float})
 
 child → parent, one message per frame (at most every `frame_interval` s, plus the end):
     {"type": "frame" | "final", "epoch": int, "metrics": [MetricRow...],
@@ -42,6 +43,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.nn.datasets import Dataset, make_dataset  # noqa: E402
+from app.nn.features import with_features  # noqa: E402
 from app.nn.training import EpochMetrics, Trainer, TrainerState  # noqa: E402
 from app.storage.store import MetricRow, finite_or_none  # noqa: E402
 
@@ -71,7 +73,11 @@ def trainer_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
         "init": config["init"],
         "seed": int(config["seed"]),
         "dtype": config["dtype"],
-    }
+    } | (  # TEMP until the nn branch lands
+        {"error_propagation": config["error_propagation"]}
+        if config.get("error_propagation", "chain_rule") != "chain_rule"
+        else {}
+    )
 
 
 def dataset_spec(
@@ -93,7 +99,7 @@ def build_trainer(
     """A fresh Trainer (weights from the seed) for a run's config."""
     if data is None:
         data = make_dataset(dataset_spec(config, custom))
-    return Trainer(data, **trainer_kwargs(config))
+    return Trainer(with_features(data, config.get("features")), **trainer_kwargs(config))
 
 
 def metric_row(m: EpochMetrics) -> MetricRow:
@@ -125,6 +131,7 @@ class _Control:
         self.target = target
         self.max_epochs_per_second = eps
         self.learning_rate: float | None = None
+        self.penalties: dict[str, float] = {}  # new l1 / l2, applied between batches
         self.stop_reason: str | None = None
         self.speed_changed = False
         self.abortable = False
@@ -148,6 +155,9 @@ class _Control:
                     self.learning_rate = float(changes["learning_rate"])
                 if "epochs" in changes:
                     self.epochs = int(changes["epochs"])
+                for name in ("l1", "l2"):
+                    if name in changes:
+                        self.penalties[name] = float(changes[name])
                 if "max_epochs_per_second" in changes:
                     self.max_epochs_per_second = changes["max_epochs_per_second"]
                     self.speed_changed = True
@@ -194,8 +204,8 @@ def _handle_signals(control: _Control) -> None:
 
 
 def run_worker(conn: Connection, job: dict[str, Any]) -> None:
-    """Entry point of the child. `job` keys: config, custom, state, target, checkpoint_interval,
-    frame_interval."""
+    """Entry point of the child. `job` keys: config, custom, state, initial_params (weights
+    to start from at epoch 0, or None), target, checkpoint_interval, frame_interval."""
     try:
         from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -218,6 +228,8 @@ def run_worker(conn: Connection, job: dict[str, Any]) -> None:
         if job.get("state") is not None:
             arrays, meta = job["state"]
             trainer.load_state(TrainerState(arrays=arrays, meta=meta))
+        elif job.get("initial_params") is not None:  # weights edited before the first epoch
+            trainer.network.params[...] = job["initial_params"]
         trainer.learning_rate = float(config["learning_rate"])
         _hook_optimizer(trainer, control)
         reason, message = _train(trainer, control, conn, job, pending)
@@ -250,6 +262,10 @@ def _train(
         if control.learning_rate is not None:
             trainer.learning_rate = control.learning_rate
             control.learning_rate = None
+        if control.penalties:
+            penalties = {"l1": trainer.l1, "l2": trainer.l2, **control.penalties}
+            trainer.set_penalties(penalties["l1"], penalties["l2"])
+            control.penalties = {}
         if control.speed_changed:
             pace_start, pace_epochs, control.speed_changed = time.monotonic(), 0, False
         if trainer.epoch >= control.epochs:

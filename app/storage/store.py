@@ -224,20 +224,7 @@ class Store:
             "SELECT id, name, config, status, message, epoch, last_metrics, created_at,"
             " updated_at FROM runs ORDER BY seq"
         )
-        return [
-            {
-                "id": r[0],
-                "name": r[1],
-                "config": json.loads(r[2]),
-                "status": r[3],
-                "message": r[4],
-                "epoch": r[5],
-                "last_metrics": json.loads(r[6]) if r[6] else None,
-                "created_at": r[7],
-                "updated_at": r[8],
-            }
-            for r in rows
-        ]
+        return [_run_row(r) for r in rows]
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set any of RUN_FIELDS (config/last_metrics as dicts)."""
@@ -263,6 +250,60 @@ class Store:
             for table in ("metrics", "checkpoints", "datasets"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    def load_run(self, run_id: str) -> dict[str, Any] | None:
+        """One run row as `load_runs` gives it, or None."""
+        rows = self._read(
+            "SELECT id, name, config, status, message, epoch, last_metrics, created_at,"
+            " updated_at FROM runs WHERE id = ?",
+            (run_id,),
+        )
+        return _run_row(rows[0]) if rows else None
+
+    def copy_run(self, source_id: str, new_id: str, name: str, now: str) -> None:
+        """A new run `new_id` with everything of `source_id` (row, metrics, checkpoint,
+        custom data) as stored, named `name`, created and updated `now`."""
+        with self._tx() as db:
+            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
+            db.execute(
+                "INSERT INTO runs (id, seq, name, config, status, message, epoch, last_metrics,"
+                " created_at, updated_at) SELECT ?, ?, ?, config, status, message, epoch,"
+                " last_metrics, ?, ? FROM runs WHERE id = ?",
+                (new_id, seq, name, now, now, source_id),
+            )
+            db.execute(
+                "UPDATE runs SET config = json_set(config, '$.name', ?) WHERE id = ?",
+                (name, new_id),
+            )
+            db.execute(
+                "INSERT INTO metrics SELECT ?, epoch, train_loss, test_loss, train_accuracy,"
+                " test_accuracy, grad_norms FROM metrics WHERE run_id = ?",
+                (new_id, source_id),
+            )
+            for table, columns in (("checkpoints", "epoch, arrays, meta"), ("datasets", "arrays")):
+                db.execute(
+                    f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns}"
+                    f" FROM {table} WHERE run_id = ?",
+                    (new_id, source_id),
+                )
+
+    def reinitialise(
+        self,
+        run_id: str,
+        run_fields: Mapping[str, Any],
+        custom: Mapping[str, np.ndarray] | None,
+    ) -> None:
+        """A structural change: drop metrics and checkpoint, replace the custom data
+        (None: none) and update the run row, in one transaction."""
+        with self._tx() as db:
+            for table in ("metrics", "checkpoints", "datasets"):
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            if custom is not None:
+                db.execute(
+                    "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)",
+                    (run_id, pack_arrays(custom)),
+                )
+            self._update_run(db, run_id, run_fields)
 
     def load_custom(self, run_id: str) -> dict[str, np.ndarray] | None:
         rows = self._read("SELECT arrays FROM datasets WHERE run_id = ?", (run_id,))
@@ -352,6 +393,20 @@ class Store:
             return None
         epoch, blob, meta = rows[0]
         return Checkpoint(int(epoch), unpack_arrays(blob), json.loads(meta))
+
+
+def _run_row(r: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "id": r[0],
+        "name": r[1],
+        "config": json.loads(r[2]),
+        "status": r[3],
+        "message": r[4],
+        "epoch": r[5],
+        "last_metrics": json.loads(r[6]) if r[6] else None,
+        "created_at": r[7],
+        "updated_at": r[8],
+    }
 
 
 def _json_or_none(value: Any) -> str | None:

@@ -298,7 +298,9 @@ def test_patch_rules(client: TestClient) -> None:
     step(client, run["id"], 10)
     rid = run["id"]
     assert client.patch(f"/api/runs/{rid}", json={"epochs": 5}).status_code == 422
-    assert client.patch(f"/api/runs/{rid}", json={"hidden_layers": [3]}).status_code == 422
+    too_wide = client.patch(f"/api/runs/{rid}", json={"hidden_layers": [4, 2000]})
+    assert too_wide.status_code == 422
+    assert too_wide.json()["detail"][0]["msg"] == "layer 2: at most 1,024 neurons"
     assert client.patch(f"/api/runs/{rid}", json={"learning_rate": -1}).status_code == 422
     raised = client.patch(f"/api/runs/{rid}", json={"epochs": 12})
     assert raised.status_code == 200 and raised.json()["status"] == "stopped"
