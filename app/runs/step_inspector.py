@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from app.nn.datasets import make_dataset
+from app.nn.features import feature_matrix
 from app.nn.network import MLP
 from app.runs.errors import ProblemError
 from app.runs.worker import dataset_spec
@@ -63,7 +64,10 @@ def inspect_step(inputs: StepInputs, batch: int, sample: int, limit: int) -> dic
     rows = stop - start
     if not 0 <= sample < rows:
         raise ProblemError(422, f"sample must be in 0-{rows - 1} (batch {batch})", "sample")
-    x = np.asarray(data.x_train[start:stop], dtype=net.dtype)
+    raw_x = np.asarray(data.x_train[start:stop], dtype=net.dtype)
+    features = config.get("features")
+    # The network reads the features; the inspector shows the raw inputs (API.md v1.1).
+    x = raw_x if not features else feature_matrix(raw_x, features).astype(net.dtype)
     y = np.asarray(data.y_train[start:stop])
     if inputs.task == "classification":  # dense targets, as the trainer builds them
         k = sizes[-1]
@@ -140,7 +144,8 @@ def inspect_step(inputs: StepInputs, batch: int, sample: int, limit: int) -> dic
         "sample": {
             "index": sample,
             "row": start + sample,
-            "x": cut(x[sample]),
+            "x": cut(raw_x[sample]),
+            "features": None if not features else cut(x[sample]),
             "y": cut(y[sample]),
             "layers": [{k: cut(one[k][i]) for k in one} for i in range(n_layers)],
         },
