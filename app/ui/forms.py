@@ -83,6 +83,10 @@ MAX_NEURONS = 1024
 # 3000 (seed 0: 0.003); at noise 0.05 one seed stalls at 0.14, at 0.1 ~0.24.
 LEARNER_NOISE = "0.02"
 LEARNER_EPOCHS = 3000
+# Unlimited, the learner finishes its 3000 epochs in ~1.5 s: too fast to watch. At 300
+# epochs/s it passes test loss 0.1 after ~3 s (a tenth of Playground's 30-40 s) and
+# plays for 10 s; the live view's speed menu lifts the limit.
+LEARNER_SPEED = 300.0
 
 
 def learner_run() -> RunCreate:
@@ -95,6 +99,7 @@ def learner_run() -> RunCreate:
             "activation": "tanh",
             "learning_rate": 0.03,
             "epochs": LEARNER_EPOCHS,
+            "max_epochs_per_second": LEARNER_SPEED,
             "start": True,
         }
     )
