@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.nn.features import FEATURES
 
 SUBCOMMANDS = ("serve", "train")
 DATASET_CHOICES = ("circle", "xor", "gauss", "spiral", "moons", "plane", "sine", "teacher")
@@ -120,7 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=HIDDEN_ACTIVATIONS,
         help="teacher activation (teacher only; default sigmoid)",
     )
+    data.add_argument(
+        "--teacher-weight-scale",
+        type=float,
+        help="multiplies the teacher's weights, 0.1-10 (teacher only; default 1)",
+    )
     net = train.add_argument_group("network and training")
+    net.add_argument(
+        "--features",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help=f"input features of 2-D data, from {','.join(FEATURES)} (default: x1,x2 as given)",
+    )
+    net.add_argument(
+        "--weights-only",
+        action="store_true",
+        help="the article's shortcut: errors passed back through the weights alone "
+        "(needs --loss mse and a sigmoid or linear output)",
+    )
     net.add_argument(
         "--hidden",
         type=_int_list,
@@ -203,6 +220,7 @@ def _run_body(args: argparse.Namespace) -> dict[str, Any]:
         ("data_seed", "seed"),
         ("teacher_layers", "teacher_layers"),
         ("teacher_activation", "teacher_activation"),
+        ("teacher_weight_scale", "teacher_weight_scale"),
     ):
         value = getattr(args, option)
         if value is not None:
@@ -224,6 +242,8 @@ def _run_body(args: argparse.Namespace) -> dict[str, Any]:
         "init": args.init,
         "seed": args.seed,
         "dtype": args.dtype,
+        "features": args.features,
+        "error_propagation": "weights_only" if args.weights_only else "chain_rule",
         "start": True,
     }
     if args.name is not None:

@@ -198,3 +198,22 @@ def test_ctrl_c_stops_and_keeps_the_run(tmp_path: Path) -> None:
         assert run["status"] == "stopped" and run["epoch"] > 0
         metrics = client.get(f"/api/runs/{run['id']}/metrics").json()
         assert metrics["epoch"] == list(range(1, run["epoch"] + 1))
+
+
+def test_train_takes_features_and_the_articles_shortcut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "features.db"
+    code = main(
+        ["train", "--db", str(db), "--dataset", "circle", "--n-samples", "60", "--hidden", "3",
+         "--features", "x1_sq,x2_sq", "--loss", "mse", "--weights-only", "--epochs", "3",
+         "--quiet"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    with TestClient(create_app(Settings.from_env({}, db=db))) as client:
+        (run,) = client.get("/api/runs").json()["runs"]
+        assert run["config"]["features"] == ["x1_sq", "x2_sq"]
+        assert run["config"]["error_propagation"] == "weights_only"
+        assert run["layer_sizes"] == [2, 3, 1] and run["epoch"] == 3
+    assert main(["train", "--db", str(db), "--features", "x1,nope", "--quiet"]) == 2
+    assert "--features" in capsys.readouterr().err
