@@ -142,7 +142,10 @@ DEFAULTS: dict[str, Any] = {
 # The article's experiment: a student of another shape ([8, 8] against the teacher's
 # [3, 5, 2]) learns a sigmoid teacher with sigmoid units, mean squared error and plain
 # full-batch gradient descent. A weight scale of 4 spreads the teacher's outputs (at 1
-# they sit near 0.5 and there is little to learn).
+# they sit near 0.5 and there is little to learn). Measured (teacher seed 0, the real
+# Trainer, weights x scale as API.md defines it): at scale 1 the targets' std is 0.03 and
+# a constant predicts them to test loss 0.0006; at 4, std 0.21 / 0.05, constant 0.019,
+# and the student at lr 3 goes 0.020 -> 0.0012 by epoch 500 -> 0.00014 by epoch 5000.
 TEACHER_WEIGHT_SCALE = "4"
 TEACHER_LEARNING_RATE = "3"
 
