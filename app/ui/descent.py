@@ -69,15 +69,16 @@ def page_url(lr: float, x0: float, step: int) -> str:
 
 def _verdict(xs: list[float], k: int, final: int | None, outcome: str) -> str:
     x = xs[k]
+    steps = f"{k:,} step{'' if k == 1 else 's'}"
     if k == final and outcome == "converged":
-        return f"converged: within {CONVERGED_TOL:g} of the minimum after {k:,} steps"
+        return f"converged: within {CONVERGED_TOL:g} of the minimum after {steps}"
     if k == final and outcome == "diverged":
         return (
-            f"diverged: |x| passed {DIVERGED_BOUND:,.0f} after {k:,} steps, "
+            f"diverged: |x| passed {DIVERGED_BOUND:,.0f} after {steps}, "
             "each step landing farther from the minimum"
         )
     if k == final:
-        return f"stopped after {k:,} steps: neither converged nor diverged"
+        return f"stopped after {steps}: neither converged nor diverged"
     dist = abs(x - MINIMUM)
     if k >= 2 and dist > abs(xs[k - 1] - MINIMUM) * 1.0001:
         return "diverging: each step lands farther from the minimum"

@@ -169,12 +169,19 @@ def test_create_run_from_your_own_csv_data(page: Page, api: httpx.Client) -> Non
     page.locator("#f-dataset-data").press("Tab")
     page.uncheck("#f-start")
     page.click("#create-run")
-    # A cell that is not a number: the message names its row and input, nothing is made.
-    expect(page.locator("#error-dataset-data")).to_contain_text("data row 5, input 2")
+    # A cell that is not a number: the message names its row and column, nothing is made.
+    expect(page.locator("#error-dataset-data")).to_contain_text(
+        "row 5, column 2: 'x' is not a number"
+    )
     assert "my own points" not in {r["name"] for r in api.get("/api/runs").json()["runs"]}
 
-    page.fill("#f-dataset-data", rows + "0.3, 0.1, 1")
-    page.locator("#f-dataset-data").press("Tab")
+    # A CSV file (with a header row) loads into the box, and the preview follows it.
+    csv = "x1,x2,label\n" + rows + "0.3, 0.1, 1\n"
+    page.set_input_files(
+        "#f-dataset-file",
+        files=[{"name": "points.csv", "mimeType": "text/csv", "buffer": csv.encode()}],
+    )
+    expect(page.locator("#f-dataset-data")).to_have_value(csv)
     preview = page.locator("#dataset-preview svg.preview-svg circle")
     expect(preview).to_have_count(5)
     page.click("#create-run")
