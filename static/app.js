@@ -163,12 +163,20 @@
 
   function predict(form) {
     var runId = form.dataset.runId, n = +form.dataset.nInputs;
-    var row = [];
+    var row = [], empty = [];
     for (var i = 0; i < n; i++) {
       var input = form.querySelector("#predict-x" + i);
-      row.push(input ? parseFloat(input.value || "0") : 0);
+      var text = input ? input.value.trim() : "";
+      if (text === "") empty.push(i + 1);
+      row.push(Number(text));
     }
     var out = document.getElementById("predict-result");
+    // Empty input: say so in words, send nothing (an empty box is not 0).
+    if (empty.length) {
+      out.textContent = "Type a number for input " + empty.join(" and ") + " first: it is empty.";
+      out.classList.remove("has-result");
+      return;
+    }
     if (row.some(function (v) { return !isFinite(v); })) {
       out.textContent = "Enter numbers for every input.";
       return;

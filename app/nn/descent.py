@@ -74,3 +74,50 @@ def gradient_descent_1d(
             break
         x = x - lr * dy
     return points
+
+
+# The article's descent runs until it is done, not for a fixed number of steps: it stops
+# when x is within CONVERGED_TOL of the minimum or |x| passes DIVERGED_BOUND. MAX_STEPS
+# only guards against a rate so small (or exactly 1 on the parabola, which bounces
+# between two points forever) that neither ever happens.
+CONVERGED_TOL = 1e-6
+DIVERGED_BOUND = 1e6
+MAX_STEPS = 100_000
+
+
+class Descent(NamedTuple):
+    """A trajectory ``xs`` (xs[0] = x0) and how it ended: "converged", "diverged", or
+    "unfinished" (``limit`` steps taken, neither yet)."""
+
+    xs: list[float]
+    outcome: str
+
+
+def descend(
+    fn_name: str,
+    x0: float,
+    lr: float,
+    minimum: float,
+    *,
+    limit: int = MAX_STEPS,
+    tol: float = CONVERGED_TOL,
+    bound: float = DIVERGED_BOUND,
+) -> Descent:
+    """x <- x - lr·f'(x) from x0 until |x - minimum| < tol ("converged"), |x| > bound
+    ("diverged"), or ``limit`` steps ("unfinished"). The stopping point is the last of xs."""
+    if fn_name not in FUNCTIONS_1D:
+        raise ValueError(f"unknown function {fn_name!r}; expected one of {list(FUNCTIONS_1D)}")
+    if not (math.isfinite(x0) and math.isfinite(lr)) or limit < 0:
+        raise ValueError("x0 and lr must be finite and limit >= 0")
+    df = FUNCTIONS_1D[fn_name].df
+    xs = [float(x0)]
+    x = float(x0)
+    while True:
+        if abs(x - minimum) < tol:
+            return Descent(xs, "converged")
+        if not abs(x) <= bound:  # also catches NaN
+            return Descent(xs, "diverged")
+        if len(xs) > limit:
+            return Descent(xs, "unfinished")
+        x = x - lr * _safe(df, x)
+        xs.append(x)

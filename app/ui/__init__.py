@@ -20,7 +20,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     from fastapi.templating import Jinja2Templates
     from jinja2 import Environment, FileSystemLoader
 
-    from app.ui import edit_routes, inspect, routes, stream
+    from app.ui import draw, edit_routes, inspect, routes, stream
     from app.ui.frames import FrameCache
 
     env = Environment(
@@ -35,3 +35,4 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     app.include_router(edit_routes.router)
     app.include_router(stream.router)
     app.include_router(inspect.router)
+    app.include_router(draw.router)

@@ -68,6 +68,12 @@ def runs_rows(
     return rows
 
 
+def latest_run(manager: Any) -> Any | None:
+    """The most recently updated run (a RunView), or None when there are none."""
+    views = manager.list_runs()
+    return max(views, key=lambda v: v.updated_at) if views else None
+
+
 def parse_run_ids(values: Iterable[str]) -> list[str]:
     """``?runs=a,b&runs=c`` → ['a', 'b', 'c'] (order kept, duplicates dropped)."""
     ids: list[str] = []
@@ -122,9 +128,8 @@ def compare_context(manager: Any, run_ids: Sequence[str]) -> dict[str, Any]:
 
 def dataset_preview(values: Mapping[str, Any]) -> dict[str, Any]:
     """Points of the dataset the form describes (same generator as the run will use)."""
-    spec = forms.body_from_values(values)["dataset"]
     try:
-        data = make_dataset(spec)
+        data = make_dataset(forms.body_from_values(values)["dataset"])
     except (DatasetError, ValueError, TypeError) as exc:
         field = getattr(exc, "field", None)
         message = getattr(exc, "message", str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from app.runs.errors import ProblemError
 from app.runs.models import RunPatch
-from app.ui import descent, forms, pages, settings, settings_fields
+from app.ui import descent, draw, forms, pages, settings, settings_fields
 from app.ui.frames import FrameCache, oob
 
 router = APIRouter(include_in_schema=False)
@@ -28,6 +29,8 @@ class UiState:
     frames: FrameCache
     # run id -> ((resets, history length), sparkline path) for the runs table
     sparks: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    # `/` creates the default learner run when there is none: one at a time.
+    home_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _ui(request: Request) -> UiState:
@@ -66,11 +69,24 @@ def _form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, A
         "errors": errors,
         "options": pages.form_options(),
         "preview": pages.dataset_preview(values),
+        "draw": draw.form_widget(values),
     }
 
 
-@router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> HTMLResponse:
+@router.get("/", response_model=None)
+async def home(request: Request) -> Response:
+    """Open on something that learns: the most recently updated run's live view; on an
+    empty database, first the default learner run (created once, even under a burst)."""
+    ui, manager = _ui(request), _manager(request)
+    async with ui.home_lock:
+        latest = pages.latest_run(manager)
+        if latest is None:
+            latest = await manager.create(forms.learner_run())
+    return RedirectResponse(f"/runs/{latest.id}", status_code=303)
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs_page(request: Request) -> HTMLResponse:
     values = forms.preset_values(None)
     context = {
         "title": "Runs",
@@ -208,7 +224,7 @@ async def delete_run(request: Request, run_id: str) -> Response:
     except ProblemError as exc:
         return _message(request, exc.detail, error=True)
     _ui(request).frames.forget(run_id)
-    return Response(status_code=200, headers={"HX-Redirect": "/"})
+    return Response(status_code=200, headers={"HX-Redirect": "/runs"})
 
 
 def _settings_oob(request: Request, run: dict[str, Any], submitted: str) -> str:
@@ -293,8 +309,13 @@ async def compare_chart(request: Request, runs: Annotated[list[str], Query()] = 
 
 
 @router.get("/descent", response_class=HTMLResponse)
-async def descent_page(request: Request) -> HTMLResponse:
-    frame = descent.frame_context(0.05, 2.0, 0, playing=False)
+async def descent_page(
+    request: Request,
+    lr: float = descent.DEFAULT_LR,
+    x0: float = descent.DEFAULT_X0,
+    step: int = 0,
+) -> HTMLResponse:
+    frame = descent.frame_context(lr, x0, step, playing=False)
     return _page(
         request,
         "pages/descent.html",
@@ -304,7 +325,14 @@ async def descent_page(request: Request) -> HTMLResponse:
 
 @router.get("/ui/descent/frame", response_class=HTMLResponse)
 async def descent_frame(
-    request: Request, lr: float = 0.05, x0: float = 2.0, step: int = 0, play: int = 0
+    request: Request,
+    lr: float = descent.DEFAULT_LR,
+    x0: float = descent.DEFAULT_X0,
+    step: int = 0,
+    play: int = 0,
 ) -> HTMLResponse:
     frame = descent.frame_context(lr, x0, step, playing=bool(play))
-    return _page(request, "partials/descent_frame.html", {"frame": frame})
+    response = _page(request, "partials/descent_frame.html", {"frame": frame})
+    # htmx rewrites the address bar (history.replaceState): the URL shares the setup.
+    response.headers["HX-Replace-Url"] = frame["page_url"]
+    return response

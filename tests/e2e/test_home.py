@@ -21,7 +21,7 @@ def run_ids(api: httpx.Client) -> set[str]:
 
 
 def test_create_run_from_form_trains_live(page: Page, api: httpx.Client) -> None:
-    page.goto("/")
+    page.goto("/runs")
     expect(page.locator("#runs-empty")).to_be_visible()
     page.click("#preset-xor")
     # The preset re-renders the form (htmx outerHTML): wait for its values, then edit them.
@@ -67,7 +67,7 @@ def test_create_run_from_form_trains_live(page: Page, api: httpx.Client) -> None
 @pytest.mark.parametrize("rate", ["0", "11"])
 def test_form_validation_error_creates_nothing(page: Page, api: httpx.Client, rate: str) -> None:
     before = run_ids(api)
-    page.goto("/")
+    page.goto("/runs")
     page.fill("#f-name", f"invalid rate {rate}")
     page.fill("#f-learning_rate", rate)
     page.click("#create-run")
@@ -78,7 +78,7 @@ def test_form_validation_error_creates_nothing(page: Page, api: httpx.Client, ra
     # The form comes back with the typed values and stays on the home page.
     expect(page.locator("#f-learning_rate")).to_have_value(rate)
     expect(page.locator("#f-name")).to_have_value(f"invalid rate {rate}")
-    assert urlsplit(page.url).path == "/"
+    assert urlsplit(page.url).path == "/runs"
     assert run_ids(api) == before
 
 
@@ -95,7 +95,7 @@ def test_run_name_is_shown_as_text_not_markup(
     page.on("dialog", on_dialog)
     run = make_run(name=name, dataset={"kind": "xor", "n_samples": 100}, start=False)
 
-    page.goto("/")
+    page.goto("/runs")
     row = page.locator(f'#runs-table tr[data-run-id="{run["id"]}"]')
     expect(row.locator("td.name a")).to_have_text(name)
     expect(page.locator("img[src=x]")).to_have_count(0)
@@ -116,7 +116,7 @@ def test_run_name_is_shown_as_text_not_markup(
 
 
 def test_dataset_preview_and_architecture_editor(page: Page, api: httpx.Client) -> None:
-    page.goto("/")
+    page.goto("/runs")
     preview = page.locator("#dataset-preview")
     expect(preview.locator("svg.preview-svg circle")).not_to_have_count(0)
     first_point = preview.locator("svg.preview-svg circle").first
@@ -158,7 +158,7 @@ def test_dataset_preview_and_architecture_editor(page: Page, api: httpx.Client) 
 
 
 def test_create_run_from_your_own_csv_data(page: Page, api: httpx.Client) -> None:
-    page.goto("/")
+    page.goto("/runs")
     data = page.locator("#f-dataset-data")
     expect(data).to_be_hidden()
     page.select_option("#f-dataset-kind", "custom")
@@ -169,12 +169,19 @@ def test_create_run_from_your_own_csv_data(page: Page, api: httpx.Client) -> Non
     page.locator("#f-dataset-data").press("Tab")
     page.uncheck("#f-start")
     page.click("#create-run")
-    # A cell that is not a number: the message names its row and input, nothing is made.
-    expect(page.locator("#error-dataset-data")).to_contain_text("data row 5, input 2")
+    # A cell that is not a number: the message names its row and column, nothing is made.
+    expect(page.locator("#error-dataset-data")).to_contain_text(
+        "row 5, column 2: 'x' is not a number"
+    )
     assert "my own points" not in {r["name"] for r in api.get("/api/runs").json()["runs"]}
 
-    page.fill("#f-dataset-data", rows + "0.3, 0.1, 1")
-    page.locator("#f-dataset-data").press("Tab")
+    # A CSV file (with a header row) loads into the box, and the preview follows it.
+    csv = "x1,x2,label\n" + rows + "0.3, 0.1, 1\n"
+    page.set_input_files(
+        "#f-dataset-file",
+        files=[{"name": "points.csv", "mimeType": "text/csv", "buffer": csv.encode()}],
+    )
+    expect(page.locator("#f-dataset-data")).to_have_value(csv)
     preview = page.locator("#dataset-preview svg.preview-svg circle")
     expect(preview).to_have_count(5)
     page.click("#create-run")

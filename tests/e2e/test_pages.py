@@ -35,7 +35,7 @@ def test_compare_two_runs_from_the_runs_list(
 ) -> None:
     first = trained_run(api, make_run, "compare alpha", 30, learning_rate=0.3)
     second = trained_run(api, make_run, "compare beta", 20, learning_rate=0.03)
-    page.goto("/")
+    page.goto("/runs")
     page.check(f"#cmp-{first}")
     page.check(f"#cmp-{second}")
     page.click("#compare-selected")
@@ -97,24 +97,26 @@ def test_descent_page_steps_plays_and_judges_the_rate(page: Page) -> None:
     count, verdict = page.locator("#descent-step-count"), page.locator("#descent-verdict")
     expect(count).to_have_text("0")
     expect(page.locator("#descent-lr")).to_have_value("0.05")
-    assert descent_x(page) == pytest.approx(2.0)
+    assert descent_x(page) == pytest.approx(0.0)  # the article's start: slope 4
 
-    # lr 0.05 from x0 = 2: each step keeps 90 % of the distance to the minimum at -2.
+    # lr 0.05 from x0 = 0: each step keeps 90 % of the distance to the minimum at -2.
     for k in range(1, 6):
         page.click("#descent-step")
         expect(count).to_have_text(str(k))
-        assert descent_x(page) == pytest.approx(-2 + 4 * 0.9**k, abs=1e-3)
+        assert descent_x(page) == pytest.approx(-2 + 2 * 0.9**k, abs=1e-3)
     expect(verdict).to_have_text("descending")
     assert page.locator("circle.descent-past").count() == 5
+    # The address bar follows the state, so the setup can be shared.
+    assert page.url.endswith("/descent?lr=0.05&x0=0&step=5")
 
     # Play advances on its own; pause stops it.
     play = page.locator("#descent-play")
     play.click()
     expect(play).to_have_attribute("aria-label", "Pause")
-    expect(count).to_have_text(re.compile(r"^(?:[7-9]|[1-3]\d|40)$"))
+    expect(count).to_have_text(re.compile(r"^(?:[7-9]|[1-9]\d+)$"))
     pause_descent(page)
     expect(verdict).to_have_text("descending")  # still far away: slow convergence
-    assert abs(descent_x(page) + 2) > 0.5
+    assert abs(descent_x(page) + 2) > 0.1
 
     page.click("#descent-reset")
     expect(count).to_have_text("0")
@@ -125,13 +127,23 @@ def test_descent_page_steps_plays_and_judges_the_rate(page: Page) -> None:
     expect(page.locator("#descent-lr")).to_have_value("1.05")
     expect(verdict).to_contain_text("diverging")
     pause_descent(page)
-    assert abs(descent_x(page) + 2) > 4
+    assert abs(descent_x(page) + 2) > 2
 
-    # lr 0.5 is exactly one step to the minimum of (x + 2)².
+    # lr 0.5 is exactly one step to the minimum of (x + 2)²; playback stops there.
     page.click("#descent-lr-0_5")
-    expect(verdict).to_have_text("converged")
+    expect(verdict).to_have_text("converged: within 1e-06 of the minimum after 1 step")
     assert descent_x(page) == pytest.approx(-2.0, abs=1e-3)
-    pause_descent(page)
+    expect(play).to_have_attribute("aria-label", "Play")
+
+    # The start x = -4 mirrors x = 0, and a shared address opens the same state.
+    page.click("#descent-start-m4")
+    expect(page.locator("#descent-x0")).to_have_value("-4")
+    page.click("#descent-step")
+    expect(count).to_have_text("1")
+    page.goto(page.url)
+    expect(count).to_have_text("1")
+    expect(page.locator("#descent-x0")).to_have_value("-4")
+    assert descent_x(page) == pytest.approx(-2.0, abs=1e-3)
 
 
 def test_descent_pause_wins_over_a_frame_in_flight(page: Page) -> None:
@@ -198,7 +210,7 @@ def test_phone_width_in_dark_theme(
     )
     page = context.new_page()
     pages = {
-        "home": ("/", "#runs-table"),
+        "home": ("/runs", "#runs-table"),
         "live": (f"/runs/{run_id}", "#loss-chart svg.chart-linear path.train"),
         "compare": (f"/compare?runs={run_id}", "#compare-legend"),
         "descent": ("/descent", "#descent-svg"),
@@ -219,7 +231,7 @@ def test_phone_width_in_dark_theme(
     page.click("#theme-toggle")
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     assert background_luminance(page) > 0.8
-    page.goto("/")
+    page.goto("/runs")
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     assert background_luminance(page) > 0.8
     page.screenshot(path=screenshot_path("test_phone_light_home"), full_page=True)

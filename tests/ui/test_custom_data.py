@@ -5,8 +5,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from app.ui.csvdata import CsvError, parse_csv
 from app.ui.forms import custom_rows
 from tests.ui.test_pages import FORM, HX
 
@@ -61,7 +63,8 @@ def test_a_cell_that_is_not_a_number_is_named_by_row_and_input(client: TestClien
     )
     assert "HX-Redirect" not in page.headers
     text = html.unescape(page.text)
-    assert 'id="error-dataset-data"' in page.text and "data row 2, input 2" in text
+    assert 'id="error-dataset-data"' in page.text
+    assert "row 2, column 2: 'oops' is not a number" in text
     assert "oops" in text  # what was typed stays in the box
     assert client.get("/api/runs").json()["runs"] == before
 
@@ -78,3 +81,80 @@ def test_the_preview_draws_custom_points(client: TestClient) -> None:
     preview = client.post("/ui/dataset-preview", data=fields, headers=HX)
     assert preview.status_code == 200
     assert preview.text.count("<circle") == 6
+
+
+# ---------------------------------------------------------------- the CSV parser
+
+
+def test_a_first_row_without_numbers_is_a_header() -> None:
+    rows = parse_csv("x1,x2,label\n0.5,0.5,1\n-0.5,-0.5,0\n", "classification")
+    assert rows.header == ["x1", "x2", "label"]
+    assert rows.x == [[0.5, 0.5], [-0.5, -0.5]] and rows.y == [1, 0]
+    plain = parse_csv("0.5\t0.5\t1\n-0.5\t-0.5\t0\n", "classification")
+    assert plain.header is None and plain.y == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("text", "task", "message"),
+    [
+        # rows are the file's lines, so the header, comments and blanks count
+        (
+            "x1,x2,y\n0.1,0.2,1\n0.3,abc,0\n",
+            "classification",
+            "row 3, column 2: 'abc' is not a number",
+        ),
+        (
+            "# data\n\n0.1,0.2,1\n0.3,0.4,oops\n",
+            "regression",
+            "row 4, column 3: 'oops' is not a number",
+        ),
+        (
+            "0.1,0.2,1\nnan,0.4,0\n",
+            "classification",
+            "row 2, column 1: 'nan' is not a finite number",
+        ),
+        (
+            "0.1,0.2,1\n0.3,0.4,-inf\n",
+            "regression",
+            "row 2, column 3: '-inf' is not a finite number",
+        ),
+        ("0.1,0.2,1\n0.3,0\n", "classification", "row 2 has 2 columns, but row 1 has 3"),
+        ("0.1\n0.3\n", "regression", "row 1: needs at least one input and a target (2 columns)"),
+        (
+            "0.1,0.2,1\n0.3,0.4,1.5\n",
+            "classification",
+            "row 2, column 3: the class label '1.5' must be a whole number",
+        ),
+        (
+            "0.1,0.2,-1\n0.3,0.4,1\n",
+            "classification",
+            "row 1, column 3: the class label '-1' must be a whole number",
+        ),
+        (
+            "0.1,0.2,1\n0.3,0.4,1\n",
+            "classification",
+            "every row is class 1: classification needs at least two classes",
+        ),
+        ("a,b,c\n", "classification", "no data rows"),
+        ("", "regression", "no data rows"),
+        ("0.1,0.2,1\n", "regression", "at least 2 data rows are needed"),
+    ],
+)
+def test_csv_errors_name_the_row_and_column_in_plain_words(
+    text: str, task: str, message: str
+) -> None:
+    with pytest.raises(CsvError) as caught:
+        parse_csv(text, task)
+    assert message in str(caught.value)
+
+
+def test_regression_targets_stay_numbers() -> None:
+    rows = parse_csv("x,y\n-1,0.25\n1,-0.75\n", "regression")
+    assert rows.x == [[-1.0], [1.0]] and rows.y == [0.25, -0.75]
+
+
+def test_a_csv_file_with_a_header_trains_through_the_form(client: TestClient) -> None:
+    data = "x1;x2;class\n" + CSV
+    response = client.post("/ui/runs", data=custom_form(**{"dataset.data": data}), headers=HX)
+    run_id = response.headers["HX-Redirect"].removeprefix("/runs/")
+    assert client.get(f"/api/runs/{run_id}").json()["layer_sizes"] == [2, 4, 1]

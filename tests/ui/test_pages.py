@@ -79,7 +79,7 @@ def field_block(html: str, field: str) -> str:
 
 
 def test_home_has_the_runs_list_and_the_new_run_form(client: TestClient) -> None:
-    html = client.get("/").text
+    html = client.get("/runs").text
     assert 'id="runs-list"' in html and 'hx-trigger="every 2s"' in html
     assert 'id="new-run"' in html and 'hx-post="/ui/runs"' in html
     for name in (
@@ -109,7 +109,7 @@ def test_home_has_the_runs_list_and_the_new_run_form(client: TestClient) -> None
 
 def test_run_names_are_escaped_everywhere(client: TestClient) -> None:
     run_id = make_run(client, name=EVIL)
-    for path in ("/", f"/runs/{run_id}", "/ui/runs-table", f"/compare?runs={run_id}"):
+    for path in ("/runs", f"/runs/{run_id}", "/ui/runs-table", f"/compare?runs={run_id}"):
         html = client.get(path).text
         assert EVIL not in html, path
         assert ESCAPED in html, path
@@ -426,7 +426,7 @@ def test_controls_step_start_stop_reset_patch_and_delete(client: TestClient) -> 
     client.post(f"/ui/runs/{run_id}/reset", headers=HX)
     assert client.get(f"/api/runs/{run_id}").json()["epoch"] == 0
     deleted = client.post(f"/ui/runs/{run_id}/delete", headers=HX)
-    assert deleted.headers["HX-Redirect"] == "/"
+    assert deleted.headers["HX-Redirect"] == "/runs"
     assert client.get(f"/api/runs/{run_id}").status_code == 404
 
 
@@ -466,7 +466,8 @@ def test_descent_frames_show_the_learning_rate_regimes(
     ).text
     assert verdict in html
     assert 'class="descent-tangent" d="M' in html and 'class="descent-point"' in html
-    assert 'hx-trigger="load delay:' in html  # playing: the next frame is requested by htmx
+    # playing: the next frame is requested by htmx, until the descent has converged
+    assert ('hx-trigger="load delay:' in html) == (verdict != "converged")
 
 
 def test_descent_page_renders_and_bad_input_is_clamped(client: TestClient) -> None:

@@ -56,7 +56,7 @@ def test_every_template_opens_with_its_context_comment() -> None:
         assert path.read_text().startswith("{# context:"), path.relative_to(ROOT)
 
 
-@pytest.mark.parametrize("path", ["/", "/compare", "/descent", "RUN"])
+@pytest.mark.parametrize("path", ["/runs", "/compare", "/descent", "RUN"])
 def test_pages_have_no_inline_scripts_or_handlers(client: TestClient, path: str) -> None:
     if path == "RUN":
         created = client.post(
