@@ -100,7 +100,7 @@ def test_python_m_app_serves_from_the_unpacked_wheel(wheel: Path, tmp_path: Path
                     return False
 
             wait_until(up, timeout=60, what="the server from the wheel")
-            home = client.get("/")
+            home = client.get("/runs")
             assert home.status_code == 200 and "Backprop" in home.text
             for path in (
                 "/static/app.css",

@@ -84,9 +84,10 @@ def _joined(sizes: Sequence[int | str]) -> str:
     return ",".join(str(n) for n in sizes)
 
 
-def exact(value: float) -> str:
-    """A weight as Python writes it back exactly (shortest round-trip repr)."""
-    return repr(float(value))
+def exact(value: float | np.floating) -> str:
+    """A weight's shortest text that reads back exactly in its own dtype (a float32
+    weight as "-1.0296623", not its float64 widening "-1.0296622514724731")."""
+    return str(value) if isinstance(value, np.floating) else repr(float(value))
 
 
 def toggled_features(active: Sequence[str], name: str) -> list[str]:
@@ -210,7 +211,7 @@ def _links(
                         f"M{xa:.0f} {ya:.0f}C{xm:.0f} {ya:.0f} {xm:.0f} {yb:.0f} {xb:.0f} {yb:.0f}",
                         render.diverging_hex(w, 1.0),
                         round(render.link_width(w), 1),
-                        f"w = {exact(w)}",  # where it goes: the popover (bytes per frame)
+                        f"w = {exact(layer.weights[j, i])}",  # where it goes: the popover (bytes per frame)
                         f"{li + 1}.{j}.{i}",
                     )
                 )
@@ -256,9 +257,9 @@ def _neurons(
             if b is not None:
                 bv = float(b[j])
                 neuron.bias_fill = neuron.fill = render.diverging_hex(bv, 1.0)
-                neuron.bias_title = f"b = {exact(bv)} (bias of {title})"
+                neuron.bias_title = f"b = {exact(b[j])} (bias of {title})"
                 neuron.bias_key = f"{li}.{j}"
-                neuron.title += f" · b = {exact(bv)}"
+                neuron.title += f" · b = {exact(b[j])}"
             diagram.neurons.append(neuron)
 
 

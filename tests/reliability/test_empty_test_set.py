@@ -40,7 +40,7 @@ def _first_events(client: httpx.Client, path: str, count: int) -> list[str]:
 
 def _check_everything(client: httpx.Client, run_id: str, n_inputs: int, n_samples: int) -> None:
     for path in [
-        "/",
+        "/runs",
         "/ui/runs-table",
         f"/runs/{run_id}",
         f"/runs/{run_id}/inspect",
