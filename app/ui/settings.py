@@ -71,6 +71,7 @@ class Group:
     title: str
     summary: str
     controls: list[Control] = field(default_factory=list)
+    link: tuple[str, str] | None = None  # (href, text) under the controls
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _choices(names: Mapping[str, str], keys: Iterable[str]) -> tuple[tuple[str, 
     return tuple((k, names.get(k, k)) for k in keys)
 
 
-def _data_group(config: Mapping[str, Any]) -> Group:
+def _data_group(config: Mapping[str, Any], run_id: str, n_inputs: int) -> Group:
     ds: Mapping[str, Any] = config.get("dataset", {})
     kind = str(ds.get("kind", ""))
     keep = ", ".join(f"#s-dataset-{k}" for k in ("n-samples", "noise", "test-fraction", "seed"))
@@ -103,7 +104,8 @@ def _data_group(config: Mapping[str, Any]) -> Group:
     if kind == "custom":
         controls.append(Control("dataset.kind", "Dataset", "static", "your own data"))
     else:
-        kinds = [(k, v) for k, v in forms.KIND_LABELS.items() if k != "custom"]
+        # Drawing is a page of its own (the group's link), not a kind to PATCH.
+        kinds = [(k, v) for k, v in forms.KIND_LABELS.items() if k not in ("custom", "draw")]
         controls.append(
             Control("dataset.kind", "Dataset", "select", kind, tuple(kinds), include=keep)
         )
@@ -144,7 +146,9 @@ def _data_group(config: Mapping[str, Any]) -> Group:
         ]
     name = "your own data" if kind == "custom" else forms.KIND_LABELS.get(kind, kind)
     noise = "" if kind == "custom" else f", noise {_fmt(ds.get('noise'))}"
-    return Group("data", "Data", f"{name}{noise}", controls)
+    # The drawing plane is 2-D: offered for any run whose raw inputs are (x₁, x₂).
+    link = (f"/runs/{run_id}/draw", "Draw your own points…") if n_inputs == 2 else None
+    return Group("data", "Data", f"{name}{noise}", controls, link)
 
 
 def shortcut_blocked(config: Mapping[str, Any]) -> str:
@@ -276,7 +280,7 @@ def settings_view(run: Mapping[str, Any], submitted: str = "") -> SettingsView:
         ),
     ]
     groups = [
-        _data_group(config),
+        _data_group(config, str(run.get("id", "")), int(run.get("n_inputs", 0))),
         _network_group(config, run.get("layer_sizes", [])),
         _training_group(config),
     ]

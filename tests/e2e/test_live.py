@@ -332,7 +332,7 @@ def test_delete_from_live_view(page: Page, api: httpx.Client, make_run: MakeRun)
 
     page.once("dialog", accept)
     page.click("#delete")
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(re.compile(r"/runs$"))
     assert messages == ["Delete this run and its data?"]
     assert api.get(f"/api/runs/{run['id']}").status_code == 404
     expect(page.locator(f'tr[data-run-id="{run["id"]}"]')).to_have_count(0)

@@ -40,7 +40,7 @@ def test_changing_the_activation_while_playing_reinitialises_and_keeps_playing(
     page.goto(f"/runs/{run['id']}")
     expect(page.locator("#status")).to_have_attribute("data-status", "running")
     wait_until(lambda: page_epoch(page) >= 30, timeout=30, what="30 epochs")
-    neuron = page.locator('#network g.neuron[data-key="2"] image')
+    neuron = page.locator('#network g.neuron[data-key="1-0"] image')
     before = neuron.get_attribute("href")
 
     page.select_option("#s-activation", "relu")

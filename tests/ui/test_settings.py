@@ -364,3 +364,16 @@ def test_duplicate_goes_to_the_copy(client: TestClient) -> None:
     copy = client.get(f"/api/runs/{copy_id}").json()
     assert copy["epoch"] == 2 and copy["config"]["dataset"]["kind"] == "xor"
     assert 'id="duplicate"' in client.get(f"/runs/{run_id}").text
+
+
+def test_the_data_group_links_to_the_drawing_plane_for_2d_runs_only() -> None:
+    def view(n_inputs: int) -> Any:
+        run = {"id": "abc", "n_inputs": n_inputs, "layer_sizes": [n_inputs, 4, 1],
+               "config": {"dataset": {"kind": "spiral", "noise": 0.1}}}  # fmt: skip
+        return settings.settings_view(run)
+
+    data = view(2).groups[0]
+    assert data.link == ("/runs/abc/draw", "Draw your own points…")
+    kinds = [value for value, _ in data.controls[0].options]
+    assert "draw" not in kinds and "custom" not in kinds  # not kinds a PATCH can take
+    assert view(1).groups[0].link is None
