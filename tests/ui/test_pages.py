@@ -477,3 +477,10 @@ def test_descent_page_renders_and_bad_input_is_clamped(client: TestClient) -> No
     assert 'id="descent-svg"' in html
     odd = client.get("/ui/descent/frame", params={"lr": "nan", "x0": "1e9", "step": "-3"})
     assert odd.status_code == 200 and 'id="descent-step-count">0<' in odd.text
+
+
+def test_the_predict_box_takes_the_raw_inputs_of_a_run_with_features(client: TestClient) -> None:
+    run_id = make_run(client, features=["x1", "x2", "x1_sq", "x1_x2"])
+    page = client.get(f"/runs/{run_id}").text
+    assert 'data-n-inputs="2"' in page
+    assert 'id="predict-x1"' in page and 'id="predict-x2"' not in page
