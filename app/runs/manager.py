@@ -46,6 +46,7 @@ from app.runs.models import (
     RunPatch,
     RunStatus,
     RunView,
+    filled_schedule,
 )
 from app.runs.processes import (
     EOF,
@@ -473,6 +474,9 @@ class RunManager:
                 return self._view(run)
             # Stored first: a change the database refuses (503) changes nothing.
             config = {**run.config, **live}
+            config["lr_schedule"] = filled_schedule(config.get("lr_schedule"), config["epochs"])
+            if "lr_schedule" in live:
+                live["lr_schedule"] = config["lr_schedule"]
             status, message = run.status, run.message
             if status == RunStatus.completed and config["epochs"] > run.epoch:
                 status, message = RunStatus.stopped, None
@@ -976,6 +980,8 @@ class RunManager:
             return RunStatus.diverged, final.get("message")
         if reason == "shutdown":
             return RunStatus.interrupted, "the server stopped while this run was training"
+        if reason in ("target_loss", "early_stopped"):  # the training controls' ends
+            return RunStatus.completed, final.get("message")
         if run.epoch >= run.config["epochs"]:
             return RunStatus.completed, None
         return RunStatus.stopped, None

@@ -26,6 +26,7 @@ from app.runs.models import (
     ProblemError,
     RunCreate,
     RunStatus,
+    filled_schedule,
 )
 from app.runs.processes import Worker
 from app.storage.store import Checkpoint, MetricRow, finite_or_none
@@ -84,9 +85,22 @@ def last_metrics_of(row: MetricRow) -> dict[str, float | None]:
     return {k: finite_or_none(getattr(row, k)) for k in METRIC_KEYS}
 
 
+# Config fields newer than some stored runs, with the value that means "as before".
+_ADDED_DEFAULTS: dict[str, Any] = {
+    "features": None,
+    "error_propagation": "chain_rule",
+    "lr_schedule": None,
+    "target_loss": None,
+    "early_stopping": None,
+}
+
+
 def run_from_row(row: dict[str, Any]) -> Run:
-    """A run as the store holds it (see stored_config)."""
-    config = dict(row["config"])
+    """A run as the store holds it (see stored_config); a run stored by an older version
+    shows the fields added since with their defaults."""
+    config = {**_ADDED_DEFAULTS, **row["config"]}
+    if config["dataset"].get("kind") == "teacher":
+        config["dataset"] = {"teacher_weight_scale": 1.0, **config["dataset"]}
     layer_sizes = list(config.pop("_layer_sizes"))
     task = config.pop("_task")
     return Run(
@@ -167,6 +181,7 @@ def prepare_run(
         dataset=public_dataset,
         output_activation=output_activation,
         loss=loss,
+        lr_schedule=filled_schedule(config["lr_schedule"], body.epochs),
     )
     custom = None
     if spec["kind"] == "custom":

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     train_accuracy REAL,
     test_accuracy REAL,
     grad_norms TEXT NOT NULL,
+    learning_rate REAL,
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -84,6 +85,7 @@ class MetricRow:
     train_accuracy: float | None
     test_accuracy: float | None
     grad_norms: list[float | None]
+    learning_rate: float | None = None  # the rate the epoch trained with
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,9 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         try:
-            self._connection().executescript(SCHEMA)  # executescript manages its own commit
+            db = self._connection()
+            db.executescript(SCHEMA)  # executescript manages its own commit
+            _migrate(db)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot initialise database {self.path}: {exc}") from exc
 
@@ -281,8 +285,10 @@ class Store:
                 (name, new_id),
             )
             db.execute(
-                "INSERT INTO metrics SELECT ?, epoch, train_loss, test_loss, train_accuracy,"
-                " test_accuracy, grad_norms FROM metrics WHERE run_id = ?",
+                "INSERT INTO metrics (run_id, epoch, train_loss, test_loss, train_accuracy,"
+                " test_accuracy, grad_norms, learning_rate) SELECT ?, epoch, train_loss,"
+                " test_loss, train_accuracy, test_accuracy, grad_norms, learning_rate"
+                " FROM metrics WHERE run_id = ?",
                 (new_id, source_id),
             )
             for table, columns in (("checkpoints", "epoch, arrays, meta"), ("datasets", "arrays")):
@@ -366,7 +372,8 @@ class Store:
                     time.sleep(0)
                 db.executemany(
                     "INSERT OR REPLACE INTO metrics (run_id, epoch, train_loss, test_loss,"
-                    " train_accuracy, test_accuracy, grad_norms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " train_accuracy, test_accuracy, grad_norms, learning_rate)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     # orjson writes non-finite norms as null, like finite_or_none, at a
                     # tenth of the cost of json.dumps.
                     [
@@ -378,6 +385,7 @@ class Store:
                             finite_or_none(m.train_accuracy),
                             finite_or_none(m.test_accuracy),
                             orjson.dumps(m.grad_norms, option=_NUMPY).decode(),
+                            finite_or_none(m.learning_rate),
                         )
                         for m in metrics[start : start + METRIC_SLICE]
                     ],
@@ -418,11 +426,11 @@ class Store:
 
     def load_metrics(self, run_id: str, since: int = 0) -> list[MetricRow]:
         rows = self._read(
-            "SELECT epoch, train_loss, test_loss, train_accuracy, test_accuracy, grad_norms"
-            " FROM metrics WHERE run_id = ? AND epoch > ? ORDER BY epoch",
+            "SELECT epoch, train_loss, test_loss, train_accuracy, test_accuracy, grad_norms,"
+            " learning_rate FROM metrics WHERE run_id = ? AND epoch > ? ORDER BY epoch",
             (run_id, since),
         )
-        return [MetricRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+        return [MetricRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
 
     def load_checkpoint(self, run_id: str) -> Checkpoint | None:
         rows = self._read("SELECT epoch, arrays, meta FROM checkpoints WHERE run_id = ?", (run_id,))
@@ -430,6 +438,17 @@ class Store:
             return None
         epoch, blob, meta = rows[0]
         return Checkpoint(int(epoch), unpack_arrays(blob), json.loads(meta))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older version up to SCHEMA (PRAGMA user_version)."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version < 1:  # v1.1: the learning rate each epoch trained with
+        columns = {row[1] for row in db.execute("PRAGMA table_info(metrics)")}
+        if "learning_rate" not in columns:
+            db.execute("ALTER TABLE metrics ADD COLUMN learning_rate REAL")
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
 
 
 def _run_row(r: Sequence[Any]) -> dict[str, Any]:
