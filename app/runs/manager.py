@@ -507,7 +507,7 @@ class RunManager:
         was_running = run.worker is not None
         if was_running:
             self._check_not_closing()
-            await self._halt(run.worker, "stop")
+            await self._discard(run.worker)
         new = reshaped.run
         updated_at = utcnow()
         await self._db(
@@ -842,6 +842,14 @@ class RunManager:
                 run.hub.set_layers(weights, biases, run.params_epoch)
             run.hub.rewind(epoch, self._view(run))
 
+    async def _discard(self, worker: Worker) -> None:
+        """End a worker whose work is thrown away (its run is re-made): killed at once
+        rather than asked to stop, since nothing it did is kept; returns once it is gone."""
+        worker.discarded = True
+        kill(worker.process)
+        if worker.done is not None:
+            await asyncio.shield(worker.done)
+
     async def _halt(self, worker: Worker, command: str) -> None:
         """Ask the worker to stop and wait until its run is stored and settled."""
         send(worker.conn, (command,))
@@ -916,11 +924,15 @@ class RunManager:
                 if isinstance(msg, BaseException):
                     broken = f"{type(msg).__name__}: {msg}"
                     break
+                if worker.discarded:
+                    continue  # its run is being re-made: read on to the end, keep nothing
                 self._apply(run, msg)
                 if msg["type"] == "final":
                     final = msg
                     break
             exitcode = await asyncio.to_thread(join, worker.process)
+            if worker.discarded:
+                return
             status, message = self._outcome(run, worker, final, broken, exitcode)
             await self._finish(run, final, status, message)
         except StorageError as exc:
