@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from app.runs.models import LIVE_FIELDS  # the one rule of which fields change a run in place
 from app.ui import forms
 
 # ---------------------------------------------------------------- fields and their words
@@ -54,7 +55,6 @@ FIELDS: dict[str, tuple[str, str]] = {
     "dataset.teacher_activation": ("Teacher activation", "must be one of the listed functions"),
     "dataset.teacher_weight_scale": ("Teacher weight scale", "must be from 0.1 to 10"),
 }
-LIVE_FIELDS = ("name", "learning_rate", "epochs", "max_epochs_per_second", "l1", "l2")
 
 INT_FIELDS = ("epochs", "seed", "dataset.n_samples", "dataset.seed", "dataset.n_classes")
 FLOAT_FIELDS = (
