@@ -415,9 +415,9 @@ def test_training_controls_are_parsed_into_the_apis_shape(
 
 
 def test_the_schedules_numbers_go_with_its_kind() -> None:
-    run = {"id": "r", "n_inputs": 2, "layer_sizes": [2, 4, 1],
-           "config": {"optimizer": "sgd", "lr_schedule": {"kind": "step", "step_size": 5, "gamma": 0.5},
-                      "early_stopping": None, "target_loss": None}}  # fmt: skip
+    schedule = {"kind": "step", "step_size": 5, "gamma": 0.5}
+    config = {"optimizer": "sgd", "lr_schedule": schedule, "early_stopping": None}
+    run = {"id": "r", "n_inputs": 2, "layer_sizes": [2, 4, 1], "config": config}
     training = settings.settings_view(run).groups[2]
     by_name = {c.name: c for c in training.controls}
     assert by_name["lr_schedule.kind"].value == "step"
