@@ -194,6 +194,19 @@ def filled_schedule(schedule: dict[str, Any] | None, epochs: int) -> dict[str, A
     return schedule
 
 
+class LayerIn(BaseModel):
+    """One layer's weights as `/weights` gives them (shapes are checked against the run)."""
+
+    model_config = _STRICT
+    weights: list[list[float]]
+    biases: list[float] | None
+
+
+class InitialWeights(BaseModel):
+    model_config = _STRICT
+    layers: list[LayerIn] = Field(max_length=11)
+
+
 # ---- runs --------------------------------------------------------------------------------
 
 
@@ -226,6 +239,9 @@ class RunCreate(BaseModel):
     lr_schedule: LrSchedule | None = None
     target_loss: float | None = Field(None, gt=0)
     early_stopping: EarlyStopping | None = None
+    initial_weights: InitialWeights | None = Field(
+        None, description="start from these weights (as /weights), not the initialiser's"
+    )
     start: StrictBool = True
 
     @field_validator("features")
@@ -267,6 +283,7 @@ _NULLABLE = frozenset(
         "lr_schedule",
         "target_loss",
         "early_stopping",
+        "initial_weights",
     }
 )
 _NOT_NULLABLE = frozenset(RunCreate.model_fields) - _NULLABLE - {"start"}

@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS datasets (
     run_id TEXT PRIMARY KEY,
     arrays BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS initial_weights (
+    run_id TEXT PRIMARY KEY,
+    arrays BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
     run_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -98,6 +102,9 @@ class Checkpoint:
 
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+# A checkpoint whose meta has this flag holds only weights to start from, no trainer state.
+PARAMS_ONLY = "params_only"
+INITIAL_META = {PARAMS_ONLY: True}
 METRIC_SLICE = 200  # metric rows inserted between two chances for other threads
 
 
@@ -196,10 +203,15 @@ class Store:
     # ---- runs ---------------------------------------------------------------------------
 
     def insert_run(
-        self, run: Mapping[str, Any], custom: Mapping[str, np.ndarray] | None = None
+        self,
+        run: Mapping[str, Any],
+        custom: Mapping[str, np.ndarray] | None = None,
+        initial: Checkpoint | None = None,
     ) -> None:
         """Insert a run row (keys: id, name, config dict, status, message, epoch,
-        last_metrics dict|None, created_at, updated_at) and its custom data, atomically."""
+        last_metrics dict|None, created_at, updated_at), its custom data and the weights
+        it starts from instead of its initialiser's (`initial`, also its first
+        checkpoint), atomically."""
         with self._tx() as db:
             (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
             db.execute(
@@ -218,11 +230,33 @@ class Store:
                     run["updated_at"],
                 ),
             )
-            if custom is not None:
-                db.execute(
-                    "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)",
-                    (run["id"], pack_arrays(custom)),
-                )
+            self._put_data(db, run["id"], custom, initial)
+
+    @staticmethod
+    def _put_data(
+        db: sqlite3.Connection,
+        run_id: str,
+        custom: Mapping[str, np.ndarray] | None,
+        initial: Checkpoint | None,
+    ) -> None:
+        """Write a new run's custom data and starting weights (rows deleted before)."""
+        if custom is not None:
+            db.execute(
+                "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)", (run_id, pack_arrays(custom))
+            )
+        if initial is not None:
+            blob = pack_arrays(initial.arrays)
+            db.execute("INSERT INTO initial_weights (run_id, arrays) VALUES (?, ?)", (run_id, blob))
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints (run_id, epoch, arrays, meta)"
+                " VALUES (?, ?, ?, ?)",
+                (run_id, initial.epoch, blob, json.dumps(initial.meta)),
+            )
+
+    def load_initial(self, run_id: str) -> np.ndarray | None:
+        """The weights a run starts from instead of its initialiser's (flat), or None."""
+        rows = self._read("SELECT arrays FROM initial_weights WHERE run_id = ?", (run_id,))
+        return unpack_arrays(rows[0][0])["params"] if rows else None
 
     def count_runs(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM runs")[0][0])
@@ -256,7 +290,7 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:
-            for table in ("metrics", "checkpoints", "datasets", "leases"):
+            for table in ("metrics", "checkpoints", "datasets", "initial_weights", "leases"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
@@ -291,7 +325,11 @@ class Store:
                 " FROM metrics WHERE run_id = ?",
                 (new_id, source_id),
             )
-            for table, columns in (("checkpoints", "epoch, arrays, meta"), ("datasets", "arrays")):
+            for table, columns in (
+                ("checkpoints", "epoch, arrays, meta"),
+                ("datasets", "arrays"),
+                ("initial_weights", "arrays"),
+            ):
                 db.execute(
                     f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns}"
                     f" FROM {table} WHERE run_id = ?",
@@ -303,17 +341,14 @@ class Store:
         run_id: str,
         run_fields: Mapping[str, Any],
         custom: Mapping[str, np.ndarray] | None,
+        initial: Checkpoint | None = None,
     ) -> None:
-        """A structural change: drop metrics and checkpoint, replace the custom data
-        (None: none) and update the run row, in one transaction."""
+        """A structural change: drop metrics and checkpoint, replace the custom data and
+        starting weights (None: none) and update the run row, in one transaction."""
         with self._tx() as db:
-            for table in ("metrics", "checkpoints", "datasets"):
+            for table in ("metrics", "checkpoints", "datasets", "initial_weights"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-            if custom is not None:
-                db.execute(
-                    "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)",
-                    (run_id, pack_arrays(custom)),
-                )
+            self._put_data(db, run_id, custom, initial)
             self._update_run(db, run_id, run_fields)
 
     # ---- leases (app.runs.leases says what they mean) ----------------------------------
@@ -400,10 +435,16 @@ class Store:
                 self._update_run(db, run_id, run_fields)
 
     def clear_progress(self, run_id: str, run_fields: Mapping[str, Any] | None = None) -> None:
-        """Drop every metric and the checkpoint (reset), updating the run row with it."""
+        """Drop every metric and the checkpoint (reset), updating the run row with it; a
+        run with starting weights of its own gets them back as its checkpoint."""
         with self._tx() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
+            db.execute(
+                "INSERT INTO checkpoints (run_id, epoch, arrays, meta) SELECT run_id, 0, arrays,"
+                " ? FROM initial_weights WHERE run_id = ?",
+                (json.dumps(INITIAL_META), run_id),
+            )
             if run_fields:
                 self._update_run(db, run_id, run_fields)
 
