@@ -4,7 +4,7 @@ all coloured on one honest magnitude scale.
 
 The scale (``MagnitudeScale``): a value's sign picks the colour (the dashboard's
 diverging orange/blue), its order of magnitude the intensity — full at the
-page's reference ``ref`` (a power of ten at or above the largest |W|) and
+page's reference ``ref`` (the largest |W| rounded to a power of ten) and
 above, fading one equal step per decade to white at ``ref``·10⁻⁴ (``DECADES``).
 Every table on a page shares it, so a table of 1e-7s is pale next to one of 1s
 instead of being saturated by its own max.
@@ -39,14 +39,15 @@ class MagnitudeScale:
 
     @classmethod
     def for_weights(cls, weights: Sequence[Any]) -> MagnitudeScale:
-        """The reference: the smallest power of ten ≥ max |W| over the layers (1 if none)."""
+        """The reference: max |W| over the layers rounded to the nearest power of ten (in
+        log10; 1 if there are none), so the legend reads in round decades."""
         top = 0.0
         for w in weights:
             a = np.abs(render._as_float(w if w is not None else []))
             a = a[np.isfinite(a)]
             if a.size:
                 top = max(top, float(a.max()))
-        return cls(10.0 ** math.ceil(math.log10(top)) if top > 0 else 1.0)
+        return cls(10.0 ** round(math.log10(top)) if top > 0 else 1.0)
 
     def signed(self, values: Any) -> np.ndarray:
         """sign(v)·intensity(v) elementwise (NaN stays NaN): the diverging scale's input."""

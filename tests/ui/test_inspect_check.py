@@ -43,9 +43,10 @@ def test_magnitude_scale_shows_orders_of_magnitude_not_each_tables_max() -> None
 
 
 @pytest.mark.parametrize(
-    ("top", "ref"), [(0.83, 1.0), (1.0, 1.0), (3.2, 10.0), (0.004, 0.01), (0.0, 1.0)]
+    ("top", "ref"),
+    [(0.83, 1.0), (1.04, 1.0), (3.0, 1.0), (4.0, 10.0), (0.004, 0.01), (0.0, 1.0)],
 )
-def test_the_reference_is_the_largest_weight_rounded_up_to_a_power_of_ten(
+def test_the_reference_is_the_largest_weight_rounded_to_a_power_of_ten(
     top: float, ref: float
 ) -> None:
     scale = MagnitudeScale.for_weights([[[0.0, -top]], [[top / 2]]])
