@@ -164,7 +164,9 @@ def stepped_layers(inputs: StepInputs, batch: int) -> list[dict[str, Any]]:
     ]
 
 
-def inspect_step(inputs: StepInputs, batch: int, sample: int, limit: int) -> dict[str, Any]:
+def inspect_step(
+    inputs: StepInputs, batch: int, sample: int, limit: int, check: bool = True
+) -> dict[str, Any]:
     """One plain-SGD step's numbers on batch ``batch``.
 
     Per layer l (JSON lists, at most ``limit`` rows by ``limit`` units, with
@@ -173,7 +175,7 @@ def inspect_step(inputs: StepInputs, batch: int, sample: int, limit: int) -> dic
     update_w = −α·(nabla_w + penalty_w) (weights_after = weights + update_w), biases/nabla_b/
     biases_after/update_b (n_l,) or None, penalty_w (the l1/l2 terms) or None;
     ``sample``: row ``sample`` of the batch (x, y, and per layer z, a, delta);
-    ``gradient_check``: see ``app.runs.gradient_check``.
+    ``gradient_check``: see ``app.runs.gradient_check`` ([] when ``check`` is False).
     ProblemError 422 naming ``batch``/``sample`` when out of range.
     """
     net, config = inputs.net, inputs.config
@@ -185,7 +187,7 @@ def inspect_step(inputs: StepInputs, batch: int, sample: int, limit: int) -> dic
         raise ProblemError(422, f"sample must be in 0-{rows - 1} (batch {batch})", "sample")
     p = backward_pass(net, b, config["loss"], keep=limit, sample=sample)
     steps = sgd_steps(inputs, p)
-    checked = gradient_check(net, b.x64, b.y64, config["loss"])
+    checked = gradient_check(net, b.x64, b.y64, config["loss"]) if check else []
     kept, one, features, raw_x, x, y = p.kept, p.one, config.get("features"), b.raw_x, b.x, b.y
     start, n_batches, loss = b.start, b.n_batches, p.loss
     l1, l2, lr = (float(config[k]) for k in ("l1", "l2", "learning_rate"))

@@ -236,11 +236,13 @@ def _weight(request: Request) -> tuple[int, int, int] | None:
     return max(1, _int(q.get("layer"))), _int(q.get("row")), _int(q.get("col"))
 
 
-async def _context(request: Request, run_id: str, batch: int, sample: int) -> dict[str, Any]:
+async def _context(
+    request: Request, run_id: str, batch: int, sample: int, check: bool = True
+) -> dict[str, Any]:
     manager = request.app.state.manager
     run = manager.get(run_id).public()
     try:
-        step = await manager.inspect(run_id, batch, sample)
+        step = await manager.inspect(run_id, batch, sample, check=check)
         note = ""
     except ProblemError as exc:
         if exc.status_code != 422:
@@ -248,7 +250,7 @@ async def _context(request: Request, run_id: str, batch: int, sample: int) -> di
         # Out of range (e.g. a sample past the end of the shorter last batch): fall back.
         fallback = "its first sample" if exc.field == "sample" else "batch 0"
         note = f"{exc.detail}: showing {fallback} instead"
-        step = await manager.inspect(run_id, batch if exc.field == "sample" else 0, 0)
+        step = await manager.inspect(run_id, batch if exc.field == "sample" else 0, 0, check=check)
     return inspect_context(run, step, _weight(request)) | {"note": note}
 
 
@@ -297,7 +299,8 @@ async def inspect_fragment(request: Request, run_id: str) -> HTMLResponse:
 async def inspect_chain(request: Request, run_id: str) -> HTMLResponse:
     """One weight's chain rule (the page's click on a cell of ∂E/∂W)."""
     try:
-        context = await _context(request, run_id, *_picked(request))
+        # the chain rule needs the step's numbers, not its gradient check
+        context = await _context(request, run_id, *_picked(request), check=False)
     except ProblemError as exc:
         return _missing(request, exc)
     if context["chain"] is None:
@@ -313,7 +316,7 @@ async def inspect_apply(request: Request, run_id: str) -> HTMLResponse:
     manager = request.app.state.manager
     before = None
     try:
-        before = (await manager.inspect(run_id, batch, sample))["loss"]
+        before = (await manager.inspect(run_id, batch, sample, check=False))["loss"]
         await apply_step(manager, run_id, batch)
         message, error = "", False
     except ProblemError as exc:
