@@ -237,8 +237,75 @@ def _training_group(config: Mapping[str, Any]) -> Group:
         Control("l2", "L2 regularisation", "number", _fmt(config.get("l2"))),
         Control("epochs", "Epochs", "number", _fmt(config.get("epochs")), step="1"),
         Control("name", "Run name", "text", _fmt(config.get("name"))),
+        *_control_fields(config),
     ]
     return Group("training", "Training", OPTIMIZER_NAMES.get(optimizer, optimizer), controls)
+
+
+SCHEDULE_NAMES = {
+    "": "constant",
+    "step": "step (× γ every n epochs)",
+    "exponential": "exponential (× γ each epoch)",
+    "cosine": "cosine",
+}
+
+
+def _control_fields(config: Mapping[str, Any]) -> list[Control]:
+    """The rate schedule (its kind, then that kind's numbers), target loss, early stopping."""
+    schedule: Mapping[str, Any] = config.get("lr_schedule") or {}
+    kind = str(schedule.get("kind", ""))
+    numbers = [
+        ("lr_schedule.step_size", "Step size", "step_size", "1"),
+        ("lr_schedule.gamma", "Gamma (γ)", "gamma", "any"),
+        ("lr_schedule.period", "Period", "period", "1"),
+        ("lr_schedule.min_lr", "Lowest rate", "min_lr", "any"),
+    ]
+    own = [n for n in numbers if n[2] in schedule]
+    # A number goes with the kind and the kind's other numbers: the schedule is one field.
+    together = ", ".join(
+        f"#s-{name.replace('.', '-').replace('_', '-')}"
+        for name in ("lr_schedule.kind", *(n[0] for n in own))
+    )
+    early: Mapping[str, Any] = config.get("early_stopping") or {}
+    early_with = "#s-early-stopping-patience, #s-early-stopping-min-delta"
+    target = config.get("target_loss")
+    return [
+        Control(
+            "lr_schedule.kind",
+            "Rate schedule",
+            "select",
+            kind,
+            tuple(SCHEDULE_NAMES.items()),
+        ),
+        *(
+            Control(name, label, "number", _fmt(schedule[key]), step=step, include=together)
+            for name, label, key, step in own
+        ),
+        Control(
+            "target_loss",
+            "Target loss",
+            "number",
+            "" if target is None else _fmt(target),
+            hint="completes the run once the training loss reaches it",
+        ),
+        Control(
+            "early_stopping.patience",
+            "Early stopping: patience",
+            "number",
+            _fmt(early.get("patience", "")),
+            step="1",
+            hint="epochs without improvement; empty = off",
+            include=early_with,
+        ),
+        Control(
+            "early_stopping.min_delta",
+            "Least improvement",
+            "number",
+            _fmt(early.get("min_delta", 0.0)),
+            include=early_with,
+            disabled="" if early else "used by early stopping only",
+        ),
+    ]
 
 
 def settings_view(run: Mapping[str, Any], submitted: str = "") -> SettingsView:
