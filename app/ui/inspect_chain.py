@@ -162,7 +162,7 @@ def _output_factors(step: dict[str, Any], i: int, n: int) -> tuple[list[Factor],
     out_act, loss = str(step["output_activation"]), str(step["loss_name"])
     s_out = step["sample"]["layers"][-1]
     y_hat, y = as_array(s_out["a"]), as_array(step["sample"]["y"])
-    k, L = y_hat.size, sup("L")
+    k, L = y_hat.size, sup(len(step["layers"]))
     if fused_delta(loss, out_act):
         d = float((y_hat[i] - y[i]) / n)
         how = f"(ŷ{sub(i)} − y{sub(i)})/n = ({num(y_hat[i])} − {num(y[i])})/{n}"

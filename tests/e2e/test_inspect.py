@@ -40,7 +40,7 @@ def test_check_chain_rule_and_apply(page: Page, api: httpx.Client, make_run: Mak
     page.locator('#inspect-nabla-w2 rect[data-row="0"][data-col="2"]').click()
     chain = page.locator("#inspect-chain")
     expect(chain.locator(".chain-title")).to_contain_text("w⁽²⁾₀₂")
-    expect(chain.locator("#chain-rule")).to_contain_text("∂E/∂z⁽ᴸ⁾₀")
+    expect(chain.locator("#chain-rule")).to_contain_text("∂E/∂z⁽²⁾₀")
     expect(chain.locator("#chain-batch")).to_contain_text("n = 10 samples")
     # ... and a check row's link does the same for a hidden weight
     check.locator(".chain-link").first.click()

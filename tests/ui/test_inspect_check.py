@@ -213,7 +213,7 @@ def test_chain_fragment_shows_the_clicked_weight(client: TestClient) -> None:
     ).text
     assert 'The chain rule for <span class="sym">w⁽²⁾₀₁</span>' in html
     assert "sample 2 of batch 1" in html
-    assert "∂E/∂z⁽ᴸ⁾₀" in html  # sigmoid + cross-entropy: the fused output form
+    assert "∂E/∂z⁽²⁾₀" in html  # sigmoid + cross-entropy: the fused output form
     html = client.get(url, params={"layer": 1, "row": 2, "col": 1}, headers=HX).text
     assert "w⁽¹⁾₂₁" in html and "Σₖ W⁽²⁾ₖ₂ δ⁽²⁾ₖ" in html and "tanh′(z)" in html
     html = client.get(url, params={"layer": 1, "row": 9, "col": 0}, headers=HX).text
