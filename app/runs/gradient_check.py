@@ -161,9 +161,9 @@ def gradient_check(
                 diffs[k] += (e_up - e_down) * share
     out = []
     for (layer, row, col), (_, _, h), diff in zip(picked, moves, diffs, strict=True):
-        g, n = float(grads[layer][row, col]), float(diff / (2 * h))
-        r = relative_error(g, n) if math.isfinite(g) and math.isfinite(n) else math.nan
-        out.append(CheckedWeight(layer + 1, row, col, _finite(g), _finite(n), _finite(r)))
+        bp, n = float(grads[layer][row, col]), float(diff / (2 * h))
+        r = relative_error(bp, n) if math.isfinite(bp) and math.isfinite(n) else math.nan
+        out.append(CheckedWeight(layer + 1, row, col, _finite(bp), _finite(n), _finite(r)))
     return out
 
 
