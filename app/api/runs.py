@@ -19,6 +19,7 @@ from app.api.schemas import (
     RunData,
     RunList,
     RunPublic,
+    Snapshots,
     Weights,
 )
 from app.runs.models import PredictRequest, RunCreate, RunPatch, RunStep
@@ -131,9 +132,26 @@ async def get_metrics(
     return StrictJSONResponse(manager.metrics(run_id, since))
 
 
-@router.get("/{run_id}/weights", response_model=Weights, responses=_errors(404))
-async def get_weights(run_id: str, manager: Manager) -> Response:
-    return StrictJSONResponse(manager.weights(run_id))
+@router.get(
+    "/{run_id}/weights",
+    response_model=Weights,
+    responses=_errors(404, 422),
+    summary="The current weights, or with `epoch` the kept snapshot at or before it",
+)
+async def get_weights(
+    run_id: str, manager: Manager, epoch: Annotated[int | None, Query(ge=0)] = None
+) -> Response:
+    return StrictJSONResponse(manager.weights(run_id, epoch))
+
+
+@router.get(
+    "/{run_id}/snapshots",
+    response_model=Snapshots,
+    responses=_errors(404),
+    summary="The epochs whose weights are kept (weight history), ascending",
+)
+async def get_snapshots(run_id: str, manager: Manager) -> Response:
+    return StrictJSONResponse(manager.snapshots(run_id))
 
 
 @router.get("/{run_id}/data", response_model=RunData, responses=_errors(404))

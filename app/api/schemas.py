@@ -59,6 +59,10 @@ class Layer(BaseModel):
     biases: list[float | None] | None = Field(description="shape (n_out,); null without bias")
 
 
+class Snapshots(BaseModel):
+    epochs: list[int] = Field(description="the epochs whose weights are kept, ascending")
+
+
 class Weights(BaseModel):
     epoch: int
     layers: list[Layer]

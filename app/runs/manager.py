@@ -23,7 +23,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -76,7 +76,7 @@ from app.runs.reshape import reshape, structural_changes
 from app.runs.step_inspector import StepInputs, inspect_step
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
-from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow, Store
+from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow, Snapshot, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -228,12 +228,37 @@ class RunManager:
         history.extend(self.store.load_metrics(run.id, since))
         return history.slice(since)
 
-    def weights(self, run_id: str) -> dict[str, Any]:
-        """{"epoch", "layers": [{"weights": (n_out, n_in) lists, "biases": list | None}]}."""
+    def weights(self, run_id: str, epoch: int | None = None) -> dict[str, Any]:
+        """{"epoch", "layers": [{"weights": (n_out, n_in) lists, "biases": list | None}]}: the
+        current weights, or with `epoch` the kept snapshot with the largest epoch ≤ it."""
         run = self._get(run_id)
-        params, epoch = self._params(run)
+        if epoch is None:
+            params, at = self._params(run)
+        else:
+            found = self._snapshot(run, epoch)
+            if found is None:
+                raise ProblemError(404, f"no weights kept at or before epoch {epoch}", "epoch")
+            at, params = found
         weights, biases = self._views(run, params)
-        return {"epoch": epoch, "layers": layers_public(weights, biases)}
+        return {"epoch": at, "layers": layers_public(weights, biases)}
+
+    def snapshots(self, run_id: str) -> dict[str, list[int]]:
+        """The epochs whose weights are kept (API.md v1.1 "Weight history"), ascending."""
+        run = self._get(run_id)
+        kept = set(self.store.snapshot_epochs(run.id))
+        kept.update(snap[0] for snap in run.pending_snapshots)
+        return {"epochs": sorted(kept)}
+
+    def _snapshot(self, run: Run, epoch: int) -> tuple[int, np.ndarray] | None:
+        """The kept weights with the largest epoch ≤ `epoch` (not yet stored ones included)."""
+        if epoch < 0:
+            raise ProblemError(422, "epoch must be 0 or more", "epoch")
+        stored = self.store.load_snapshot(run.id, epoch)
+        recent = [snap for snap in run.pending_snapshots if snap[0] <= epoch]
+        best = max(recent, key=lambda snap: snap[0]) if recent else None
+        if stored is not None and (best is None or stored[0] >= best[0]):
+            return stored
+        return best
 
     def data(self, run_id: str) -> dict[str, Any]:
         """{"train": {"x", "y"}, "test": {...}}, y in the form `custom` takes it."""
@@ -441,6 +466,7 @@ class RunManager:
             params = await asyncio.to_thread(self._start_params, run)
             run.params, run.params_epoch, run.state = params, 0, initial_checkpoint(run)
             run.epoch, run.last, run.pending = 0, no_metrics(), []
+            run.pending_snapshots = []
             run.status, run.message, run.updated_at = RunStatus.created, None, utcnow()
             await self._db(
                 self._clear_stored,
@@ -542,6 +568,7 @@ class RunManager:
         run.has_initial, run.state = new.has_initial, initial_checkpoint(new)
         run.predict_net = None
         run.epoch, run.last, run.pending = 0, no_metrics(), []
+        run.pending_snapshots = []
         run.status, run.message, run.updated_at = RunStatus.created, None, updated_at
         if run.hub is not None:
             weights, biases = self._views(run, new.params)
@@ -709,10 +736,11 @@ class RunManager:
         metrics: list[MetricRow],
         state: Checkpoint | None,
         fields: dict[str, Any],
+        snapshots: Sequence[Snapshot] = (),
     ) -> None:
         rows = [*run.write_backlog, *metrics]
         try:
-            self.store.commit_progress(run.id, rows, state, fields)
+            self.store.commit_progress(run.id, rows, state, fields, snapshots)
         except StorageError:
             run.write_backlog = rows
             raise
@@ -776,6 +804,8 @@ class RunManager:
         if state is not None and state.epoch != run.epoch:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
             self._rewind(run, state.epoch)
+        kept = await self._db(self.store.snapshot_epochs, run.id)  # where the history goes on
+        kept += [snap[0] for snap in run.pending_snapshots]
         holder = await self._db(
             self.store.take_lease,
             run.id,
@@ -799,6 +829,7 @@ class RunManager:
                 else None
             ),
             "initial_params": state.arrays["params"] if params_only and state else None,
+            "last_snapshot": max(kept) if kept else None,
             "target": target,
             "checkpoint_interval": self.settings.checkpoint_interval,
             "frame_interval": FRAME_INTERVAL,
@@ -853,6 +884,7 @@ class RunManager:
         run.epoch = epoch
         run.last = last_metrics_of(rows[0]) if rows and rows[0].epoch == epoch else no_metrics()
         run.pending = [m for m in run.pending if m.epoch <= epoch]
+        run.pending_snapshots = [snap for snap in run.pending_snapshots if snap[0] <= epoch]
         if run.hub is not None:
             if run.params is None or run.params_epoch != epoch:
                 run.params = None
@@ -889,6 +921,7 @@ class RunManager:
     def _apply(self, run: Run, msg: dict[str, Any]) -> None:
         """A frame (or the final message) from the worker: memory, hub, store."""
         rows: list[MetricRow] = [m for m in msg["metrics"] if m.epoch > run.epoch]
+        run.pending_snapshots.extend(msg.get("snapshots") or ())
         if msg.get("reason") == "diverged" and rows:
             rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
         if rows:
@@ -917,6 +950,8 @@ class RunManager:
             return
         metrics = [m for m in run.pending if m.epoch <= state.epoch]
         run.pending = [m for m in run.pending if m.epoch > state.epoch]
+        snapshots = [snap for snap in run.pending_snapshots if snap[0] <= state.epoch]
+        run.pending_snapshots = [snap for snap in run.pending_snapshots if snap[0] > state.epoch]
         self._write_later(
             self._commit_progress,
             run,
@@ -929,6 +964,7 @@ class RunManager:
                 else (last_metrics_of(metrics[-1]) if metrics else None),
                 "updated_at": run.updated_at.isoformat(),
             },
+            snapshots,
         )
 
     async def _supervise(self, run: Run, worker: Worker) -> None:
@@ -1017,7 +1053,7 @@ class RunManager:
         state = run.state if final is not None and final.get("state") is not None else None
         if final is None and status == RunStatus.interrupted:
             # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
-            run.pending = []
+            run.pending, run.pending_snapshots = [], []
             epoch = await self._db(self._rewind_stored, run, fields)
             run.state, run.params = None, None
             run.status, run.message, run.updated_at = status, message, updated_at
@@ -1025,7 +1061,8 @@ class RunManager:
             return
         fields.update(epoch=run.epoch, last_metrics=run.last)
         metrics, run.pending = run.pending, []
-        await self._db(self._commit_progress, run, metrics, state, fields)
+        snapshots, run.pending_snapshots = run.pending_snapshots, []
+        await self._db(self._commit_progress, run, metrics, state, fields, snapshots)
         run.status, run.message, run.updated_at = status, message, updated_at
         run.state = None  # stored now; a big net's optimizer state need not stay in memory
 

@@ -29,7 +29,7 @@ from app.runs.models import (
     filled_schedule,
 )
 from app.runs.processes import Worker
-from app.storage.store import INITIAL_META, Checkpoint, MetricRow, finite_or_none
+from app.storage.store import INITIAL_META, Checkpoint, MetricRow, Snapshot, finite_or_none
 
 METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
@@ -66,6 +66,8 @@ class Run:
     deleted: bool = False
     predict_net: tuple[np.ndarray, MLP] | None = None
     has_initial: bool = False  # starts from weights of its own (`initial_weights`), not its seed's
+    # Weight snapshots from the worker not yet stored (they go with the next checkpoint).
+    pending_snapshots: list[Snapshot] = field(default_factory=list)
 
 
 def stored_config(run: Run, config: dict[str, Any] | None = None) -> dict[str, Any]:

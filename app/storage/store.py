@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS initial_weights (
     run_id TEXT PRIMARY KEY,
     arrays BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    params BLOB NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     run_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -90,6 +96,9 @@ class MetricRow:
     test_accuracy: float | None
     grad_norms: list[float | None]
     learning_rate: float | None = None  # the rate the epoch trained with
+
+
+Snapshot = tuple[int, np.ndarray]  # (epoch, flat weights at its end)
 
 
 @dataclass(frozen=True)
@@ -290,7 +299,14 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:
-            for table in ("metrics", "checkpoints", "datasets", "initial_weights", "leases"):
+            for table in (
+                "metrics",
+                "checkpoints",
+                "datasets",
+                "initial_weights",
+                "snapshots",
+                "leases",
+            ):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
@@ -329,6 +345,7 @@ class Store:
                 ("checkpoints", "epoch, arrays, meta"),
                 ("datasets", "arrays"),
                 ("initial_weights", "arrays"),
+                ("snapshots", "epoch, params"),
             ):
                 db.execute(
                     f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns}"
@@ -346,7 +363,7 @@ class Store:
         """A structural change: drop metrics and checkpoint, replace the custom data and
         starting weights (None: none) and update the run row, in one transaction."""
         with self._tx() as db:
-            for table in ("metrics", "checkpoints", "datasets", "initial_weights"):
+            for table in ("metrics", "checkpoints", "datasets", "initial_weights", "snapshots"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             self._put_data(db, run_id, custom, initial)
             self._update_run(db, run_id, run_fields)
@@ -395,8 +412,10 @@ class Store:
         metrics: Sequence[MetricRow] = (),
         checkpoint: Checkpoint | None = None,
         run_fields: Mapping[str, Any] | None = None,
+        snapshots: Sequence[Snapshot] = (),
     ) -> None:
-        """Append metrics, replace the checkpoint and update the run row in one transaction."""
+        """Append metrics and weight snapshots, replace the checkpoint and update the run
+        row in one transaction."""
         blob = pack_arrays(checkpoint.arrays) if checkpoint is not None else None
         with self._tx() as db:
             # A checkpoint of a fast run carries thousands of rows, and binding them holds
@@ -431,8 +450,26 @@ class Store:
                     " VALUES (?, ?, ?, ?)",
                     (run_id, int(checkpoint.epoch), blob, json.dumps(checkpoint.meta)),
                 )
+            if snapshots:
+                db.executemany(
+                    "INSERT OR REPLACE INTO snapshots (run_id, epoch, params) VALUES (?, ?, ?)",
+                    [(run_id, int(e), pack_arrays({"params": p})) for e, p in snapshots],
+                )
             if run_fields:
                 self._update_run(db, run_id, run_fields)
+
+    def snapshot_epochs(self, run_id: str) -> list[int]:
+        rows = self._read("SELECT epoch FROM snapshots WHERE run_id = ? ORDER BY epoch", (run_id,))
+        return [int(r[0]) for r in rows]
+
+    def load_snapshot(self, run_id: str, at_most: int) -> Snapshot | None:
+        """The kept snapshot with the largest epoch ≤ `at_most`, or None."""
+        rows = self._read(
+            "SELECT epoch, params FROM snapshots WHERE run_id = ? AND epoch <= ?"
+            " ORDER BY epoch DESC LIMIT 1",
+            (run_id, min(int(at_most), 2**62)),
+        )
+        return (int(rows[0][0]), unpack_arrays(rows[0][1])["params"]) if rows else None
 
     def clear_progress(self, run_id: str, run_fields: Mapping[str, Any] | None = None) -> None:
         """Drop every metric and the checkpoint (reset), updating the run row with it; a
@@ -440,6 +477,7 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM snapshots WHERE run_id = ?", (run_id,))
             db.execute(
                 "INSERT INTO checkpoints (run_id, epoch, arrays, meta) SELECT run_id, 0, arrays,"
                 " ? FROM initial_weights WHERE run_id = ?",
@@ -455,6 +493,7 @@ class Store:
             row = db.execute("SELECT epoch FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
             epoch = int(row[0]) if row else 0
             db.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run_id, epoch))
+            db.execute("DELETE FROM snapshots WHERE run_id = ? AND epoch > ?", (run_id, epoch))
             last = db.execute(
                 "SELECT train_loss, test_loss, train_accuracy, test_accuracy FROM metrics"
                 " WHERE run_id = ? AND epoch = ?",
