@@ -139,6 +139,8 @@ def _open(body: bytes) -> Mapping[str, np.ndarray]:
     """Every array of an `.npz` body, loaded without pickles; 422 for anything else."""
     if not body:
         raise _refuse("the body is empty: send an .npz file from export.npz", "body")
+    if body[:1] == b"\x80":  # pickle protocol 2+
+        raise _refuse("the body is a Python pickle, which is never loaded: send an .npz", "body")
     try:
         archive = zipfile.ZipFile(io.BytesIO(body))
         unpacked = sum(info.file_size for info in archive.infolist())
