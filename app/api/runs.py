@@ -57,9 +57,10 @@ async def list_runs(
     before: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     page, next_before = page_of_runs(manager.list_runs(), limit, before)
-    return StrictJSONResponse(
-        {"runs": [view.public() for view in page], "next_before": next_before}
-    )
+    body: dict[str, Any] = {"runs": [view.public() for view in page]}
+    if limit is not None:  # without `limit` the v1 body, unchanged
+        body["next_before"] = next_before
+    return StrictJSONResponse(body)
 
 
 @router.get("/{run_id}", response_model=RunPublic, responses=_errors(404))

@@ -42,7 +42,7 @@ class RunPublic(BaseModel):
 class RunList(BaseModel):
     runs: list[RunPublic] = Field(description="newest first")
     next_before: str | None = Field(
-        None, description="with `limit`: pass as `before` for the next page; null on the last"
+        None, description="only with `limit`: pass as `before` for the next page; null on the last"
     )
 
 
