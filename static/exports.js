@@ -1,5 +1,6 @@
 // Import a run from an export.npz (the runs list's "Import .npz"): POST the file's bytes
 // to /api/runs/import, then open the new run; a refusal is shown in plain words.
+// Also closes the live view's Download menu the way menus close.
 (function () {
   "use strict";
 
@@ -39,6 +40,30 @@
     });
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);
-  else setup();
+  // The live view's Download menu (a <details>): a click elsewhere or Escape closes it,
+  // and so does choosing a file.
+  function closeMenus(except) {
+    document.querySelectorAll("details.menu[open]").forEach((menu) => {
+      if (menu !== except) menu.removeAttribute("open");
+    });
+  }
+
+  function setupMenus() {
+    document.addEventListener("click", (event) => {
+      const menu = event.target.closest ? event.target.closest("details.menu") : null;
+      const chosen = menu && event.target.closest(".menu-items a");
+      closeMenus(chosen ? null : menu);
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") closeMenus(null);
+    });
+  }
+
+  function start() {
+    setup();
+    setupMenus();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

@@ -106,7 +106,9 @@ async def data_file(run_id: str, manager: Manager) -> Response:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
     summary="A new `created` run from an export.npz (its config, its weights as initial_weights)",

@@ -31,6 +31,11 @@ def test_download_then_import_makes_the_same_run(
     with page.expect_download() as info:
         page.click("#download-npz")
     download = info.value
+    expect(page.locator("#download-menu[open]")).to_have_count(0)  # choosing closes it
+    page.click("#download-menu summary")
+    expect(page.locator("#download-npz")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#download-npz")).to_be_hidden()
     assert download.suggested_filename == "export me-epoch5.npz"
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
