@@ -184,3 +184,15 @@ def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
         response = post(client, body)
         assert response.status_code == 413
         assert len(client.get("/api/runs").json()["runs"]) == 1
+
+
+def test_a_file_that_unpacks_too_large_is_refused_unread(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A compressed .npz could expand without bound: its declared sizes are checked first.
+    body = npz(good_arrays(client))
+    monkeypatch.setattr("app.runs.exports.MAX_UNPACKED_BYTES", 1000)
+    response = post(client, body)
+    assert response.status_code == 422
+    assert response.json()["field"] == "body"
+    assert "unpacks to" in response.json()["detail"]
