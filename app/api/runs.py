@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from app.api.deps import Manager
+from app.api.paging import MAX_PAGE, first_epochs, page_of_runs
 from app.api.responses import StrictJSONResponse
 from app.api.routing import StrictJSONRoute
 from app.api.schemas import (
@@ -45,9 +46,22 @@ async def create_run(
     return StrictJSONResponse(view.public(), status_code=201)
 
 
-@router.get("", response_model=RunList, summary="Every run, newest first")
-async def list_runs(manager: Manager) -> Response:
-    return StrictJSONResponse({"runs": [view.public() for view in manager.list_runs()]})
+@router.get(
+    "",
+    response_model=RunList,
+    responses=_errors(422),
+    summary="Runs, newest first: every run, or pages of `limit` after run `before`",
+)
+async def list_runs(
+    manager: Manager,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+    before: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    page, next_before = page_of_runs(manager.list_runs(), limit, before)
+    body: dict[str, Any] = {"runs": [view.public() for view in page]}
+    if limit is not None:  # without `limit` the v1 body, unchanged
+        body["next_before"] = next_before
+    return StrictJSONResponse(body)
 
 
 @router.get("/{run_id}", response_model=RunPublic, responses=_errors(404))
@@ -124,12 +138,15 @@ async def reset_run(run_id: str, manager: Manager) -> Response:
     "/{run_id}/metrics",
     response_model=Metrics,
     responses=_errors(404, 422),
-    summary="Columnar metrics of the epochs after `since`",
+    summary="Columnar metrics of the epochs after `since` (at most `limit` of them)",
 )
 async def get_metrics(
-    run_id: str, manager: Manager, since: Annotated[int, Query(ge=0)] = 0
+    run_id: str,
+    manager: Manager,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    return StrictJSONResponse(manager.metrics(run_id, since))
+    return StrictJSONResponse(first_epochs(manager.metrics(run_id, since), limit))
 
 
 @router.get(

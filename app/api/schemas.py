@@ -41,6 +41,9 @@ class RunPublic(BaseModel):
 
 class RunList(BaseModel):
     runs: list[RunPublic] = Field(description="newest first")
+    next_before: str | None = Field(
+        None, description="only with `limit`: pass as `before` for the next page; null on the last"
+    )
 
 
 class Metrics(BaseModel):

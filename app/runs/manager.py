@@ -35,6 +35,7 @@ from app.nn.datasets import dataset_to_json, make_dataset, teacher_network
 from app.nn.features import feature_matrix
 from app.nn.network import param_views
 from app.runs.broadcast import MetricsHistory, RunHub, finite_list, layers_public
+from app.runs.exports import ExportSource
 from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live, new_owner
 from app.runs.models import (
     LIVE_FIELDS,
@@ -327,6 +328,17 @@ class RunManager:
         net.params[...] = params
         weights, biases = self._views(run, params)
         return StepInputs(net, weights, biases, config, custom, run.task, epoch)
+
+    def export_source(self, run_id: str) -> ExportSource:
+        """(export) The latest weights as arrays, config and custom points, for export.npz."""
+        run = self._get(run_id)
+        params, epoch = self._params(run)  # never mutated: a consistent snapshot
+        weights, biases = self._views(run, params)
+        custom = (
+            self.store.load_custom(run.id) if run.config["dataset"]["kind"] == "custom" else None
+        )
+        config = {**run.config, "dataset": dict(run.config["dataset"])}
+        return ExportSource(config, list(run.layer_sizes), weights, biases, epoch, custom)
 
     def hub(self, run_id: str) -> RunHub:
         return self._hub(self._get(run_id))
