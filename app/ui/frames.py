@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import Environment
 
+from app.runs import sse
 from app.ui.losschart import run_baseline
 from app.ui.maps import Layer, normalise_layers
 from app.ui.outputview import RunData, run_data
@@ -34,10 +35,8 @@ MAX_STATES = 32  # runs whose last frame is kept (those with open streams are ne
 
 
 def sse_event(event: str, data: str) -> bytes:
-    """One SSE message; a multi-line payload becomes several ``data:`` lines (SSE spec)."""
-    lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    body = "".join(f"data: {line}\n" for line in lines)
-    return f"event: {event}\n{body}\n".encode()
+    """One SSE message (app.runs.sse.encode: a multi-line payload, several ``data:`` lines)."""
+    return sse.encode(event, data)
 
 
 def oob(name: str, html: str) -> str:
