@@ -47,7 +47,8 @@
 
   function rows(svg) {
     // A twin chart (the log view of the same curves) shares its sibling's rows.
-    var source = svg.hasAttribute("data-hover") ? svg : svg.parentElement.querySelector("svg.chart[data-hover]");
+    // A live chart keeps its rows in a hidden sibling (#<chart>-hover) that frames refresh.
+    var source = svg.hasAttribute("data-hover") ? svg : svg.parentElement.querySelector("[data-hover]");
     var raw = (source && source.getAttribute("data-hover")) || "";
     if (svg._hoverRaw === raw) return svg._hoverRows;
     svg._hoverRaw = raw;
