@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serving import cpu_seconds, server  # noqa: E402
+from bench_serving import cpu_seconds, server
 
 SPIRAL = {
     "dataset": {"kind": "spiral"},
@@ -92,6 +92,31 @@ document.addEventListener('htmx:sseMessage', function () { window.__sse++; });
 """
 
 
+def descendants_cpu(name: str) -> float:
+    """CPU seconds of this process's descendants whose name contains `name` (Linux /proc)."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        pid = int(text.split(" ", 1)[0])
+        names[pid] = text[text.index("(") + 1 : text.rindex(")")]
+        parents[pid] = int(text.rsplit(")", 1)[1].split()[1])
+    total = 0.0
+    for pid in names:
+        p = pid
+        while p > 1 and p != os.getpid():
+            p = parents.get(p, 0)
+        if p == os.getpid() and name in names[pid]:
+            try:
+                total += cpu_seconds(pid)
+            except OSError:
+                continue
+    return total
+
+
 def create(client: httpx.Client, body: dict[str, Any]) -> str:
     response = client.post("/api/runs", json=body)
     response.raise_for_status()
@@ -114,14 +139,17 @@ def speed(client: httpx.Client, run_id: str, seconds: float, wait: Any = time.sl
 # ---- 1. Chromium ---------------------------------------------------------------------------
 
 
-def browser_case(url: str, client: httpx.Client, seconds: float, windows: int) -> dict[str, float]:
+def browser_case(url: str, pid: int, client: httpx.Client, seconds: float,
+                 windows: int) -> dict[str, float]:  # fmt: skip
     from playwright.sync_api import sync_playwright
 
     run_id = create(client, SPIRAL)
     time.sleep(1.0)
     none: list[float] = []
     open_: list[float] = []
-    rates: dict[str, list[float]] = {"bytes": [], "messages": [], "sse": [], "epoch": []}
+    rates: dict[str, list[float]] = {
+        k: [] for k in ("bytes", "messages", "sse", "epoch", "browser_cpu", "server_cpu")
+    }
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for _ in range(windows):
@@ -145,10 +173,13 @@ def browser_case(url: str, client: httpx.Client, seconds: float, windows: int) -
             page.wait_for_timeout(2000)  # warm-up: snapshot in, steady frames
             b0, m0 = got["bytes"], got["messages"]
             s0, c0 = page.evaluate("[window.__sse, window.__epochChanges]")
+            cpu0, server0 = descendants_cpu("chrom"), cpu_seconds(pid)
             t0 = time.perf_counter()
             open_.append(speed(client, run_id, seconds, lambda s: page.wait_for_timeout(s * 1000)))
             s1, c1 = page.evaluate("[window.__sse, window.__epochChanges]")
             elapsed = time.perf_counter() - t0
+            rates["browser_cpu"].append((descendants_cpu("chrom") - cpu0) / elapsed)
+            rates["server_cpu"].append((cpu_seconds(pid) - server0) / elapsed)
             rates["bytes"].append((got["bytes"] - b0) / elapsed)
             rates["messages"].append((got["messages"] - m0) / elapsed)
             rates["sse"].append((s1 - s0) / elapsed)
@@ -166,12 +197,16 @@ def browser_case(url: str, client: httpx.Client, seconds: float, windows: int) -
         "page_sse_messages_per_s": statistics.median(rates["messages"]),
         "page_updates_per_s": statistics.median(rates["sse"]),
         "page_epoch_changes_per_s": statistics.median(rates["epoch"]),
+        "browser_cpu": statistics.median(rates["browser_cpu"]),
+        "server_cpu_page_open": statistics.median(rates["server_cpu"]),
     }
 
 
 # ---- 2. and 3. headless viewers ------------------------------------------------------------
 
-OOB_ID = re.compile(rb'<(?:div|g|svg|span|polyline|path)[^>]*?\bid="([^"]+)"[^>]*?hx-swap-oob')
+OOB_ID = re.compile(
+    rb'<(?:div|g|svg|span|path)[^>]*?(?:\bid="([^"]+)"[^>]*?hx-swap-oob|hx-swap-oob="\w+:#([^"]+)")'
+)
 
 
 def parts_of(message: bytes) -> Counter[str]:
@@ -184,7 +219,7 @@ def parts_of(message: bytes) -> Counter[str]:
     sizes["(other)"] += found[0].start()
     for match, nxt in zip(found, [*found[1:], None], strict=True):
         end = nxt.start() if nxt is not None else len(message)
-        sizes[match.group(1).decode()] += end - match.start()
+        sizes[(match.group(1) or match.group(2)).decode()] += end - match.start()
     return sizes
 
 
@@ -214,7 +249,9 @@ def viewer_process(url: str, run_id: str, n: int, conn: Any) -> None:
     """Open n streams; on "count" report (bytes, frames, bytes by part of viewer 0)."""
 
     async def main() -> None:
-        stats = [{"bytes": 0, "frames": 0, "parts": Counter() if i == 0 else None} for i in range(n)]
+        stats = [
+            {"bytes": 0, "frames": 0, "parts": Counter() if i == 0 else None} for i in range(n)
+        ]
         started = [0]
         ready = asyncio.Event()
         tasks = [
@@ -284,6 +321,8 @@ ROWS = [
     ("browser", "page_sse_messages_per_s", "Chromium: SSE messages/s", 1, ".1f"),
     ("browser", "page_updates_per_s", "Chromium: page updates/s (htmx:sseMessage)", 1, ".1f"),
     ("browser", "page_epoch_changes_per_s", "Chromium: #epoch changes/s (rAF)", 1, ".1f"),
+    ("browser", "browser_cpu", "Chromium CPU (1 = one core)", 1, ".2f"),
+    ("browser", "server_cpu_page_open", "server CPU, page open (1 = one core)", 1, ".2f"),
     ("browser", "epochs_per_s_no_page", "epochs/s, no page", 1, ".0f"),
     ("browser", "epochs_per_s_page_open", "epochs/s, page open", 1, ".0f"),
     ("browser", "page_open_vs_none", "training with page / without", 1, ".2f"),
@@ -341,7 +380,7 @@ def main() -> None:
         httpx.Client(base_url=url, timeout=30) as client,
     ):
         if not args.skip_browser:
-            results["browser"] = browser_case(url, client, args.seconds, args.windows)
+            results["browser"] = browser_case(url, pid, client, args.seconds, args.windows)
         results["one"] = viewers_case(url, pid, client, SPIRAL, 1, args.seconds)
         results["many"] = viewers_case(url, pid, client, SPIRAL, VIEWERS, args.seconds)
         for name, body in BIG_NETS.items():
