@@ -175,7 +175,11 @@ def browser_case(url: str, pid: int, client: httpx.Client, seconds: float,
             s0, c0 = page.evaluate("[window.__sse, window.__epochChanges]")
             cpu0, server0 = descendants_cpu("chrom"), cpu_seconds(pid)
             t0 = time.perf_counter()
-            open_.append(speed(client, run_id, seconds, lambda s: page.wait_for_timeout(s * 1000)))
+
+            def pump(s: float, page: Any = page) -> None:
+                page.wait_for_timeout(s * 1000)  # the page's events are handled while it waits
+
+            open_.append(speed(client, run_id, seconds, pump))
             s1, c1 = page.evaluate("[window.__sse, window.__epochChanges]")
             elapsed = time.perf_counter() - t0
             rates["browser_cpu"].append((descendants_cpu("chrom") - cpu0) / elapsed)

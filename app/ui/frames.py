@@ -9,6 +9,7 @@ run cost one render per hub version.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -36,12 +37,21 @@ from app.ui.views import (
 CONFIG_FRAGMENTS = ("settings", "summary")
 MAX_STATES = 32  # runs whose last frame is kept (those with open streams are never evicted)
 # Seconds between two renders of a part while its run trains (the stats, the controls and
-# the live charts go out every frame). A run that does not train is drawn in full at once.
+# the live charts go out every frame), and the bytes a second each may take: a big part
+# (the output view of a 784-input net is ~80 KB) waits longer, so that a viewer gets
+# ≤ 200 KB/s whatever the net (DESIGN "The live view's budget"). A run that does not
+# train is drawn in full at once.
 PART_INTERVALS: dict[str, float] = {
     "network": 1.0,
     "output": 0.5,
     "weights": 0.5,
     "grads": 0.5,
+}
+PART_BYTES_PER_S: dict[str, float] = {
+    "network": 40_000,
+    "output": 20_000,
+    "weights": 20_000,
+    "grads": 20_000,
 }
 MAX_DELTAS = 64  # appended chart updates kept per fragment for viewers that lag behind
 
@@ -239,11 +249,10 @@ class FrameCache:
             reuse |= {name: old.fragments[name] for name in CONFIG_FRAGMENTS}
         if str(run["status"]) == "running":
             now = self.clock()
-            reuse |= {
-                name: old.fragments[name]
-                for name, gap in PART_INTERVALS.items()
-                if now - state.drawn_at.get(name, -gap) < gap
-            }
+            for name, interval in PART_INTERVALS.items():
+                gap = max(interval, len(old.fragments[name]) / PART_BYTES_PER_S[name])
+                if now - state.drawn_at.get(name, -math.inf) < gap:
+                    reuse[name] = old.fragments[name]
         return reuse
 
     @staticmethod

@@ -138,7 +138,7 @@ class LiveChart:
         current = int(buckets[-1])
         redraw = key != self.key or last < self.last_x or current < self.done
         if redraw:
-            self.key, self.done, self.hover_at = key, 0, -math.inf
+            self.key, self.done, self.hover_at = key, 0, now  # the view has the rows
             self.points = [([], []) for _ in series]
             self.tails = ["" for _ in series]
         self.last_x = last
