@@ -110,6 +110,20 @@
     hover(svg, ev.clientX, ev.clientY);
   });
 
+  // Live charts grow by appended paths (one per curve per frame, app/ui/livechart.py):
+  // join them into the curve's first path, so the page keeps the same number of nodes.
+  document.addEventListener("htmx:sseMessage", function () {
+    var groups = document.querySelectorAll("svg.chart g.curve");
+    for (var i = 0; i < groups.length; i++) {
+      var paths = groups[i].children;
+      if (paths.length < 2) continue;
+      var d = "";
+      for (var j = 0; j < paths.length; j++) d += paths[j].getAttribute("d") || "";
+      paths[0].setAttribute("d", d);
+      while (paths.length > 1) groups[i].removeChild(paths[1]);
+    }
+  });
+
   // Live frames replace the chart: put the read-out back where the mouse still is.
   document.addEventListener("htmx:sseMessage", function () {
     if (!lastHover || !lastHover.box) return;

@@ -34,7 +34,8 @@ class LiveSeries:
 
     gid: str  # id of the <g> the complete buckets' paths are in; the tail's is gid + "-tail"
     body: Markup  # the complete buckets' <path>
-    tail: Markup  # the tail's <path> (with the last value in its <title>)
+    tail: Markup  # the tail's bare <path> (with the last value in its <title>)
+    tail_style: Markup  # class and stroke of the tail's <g>, which its path inherits
 
 
 @dataclass
@@ -45,14 +46,21 @@ class LiveChartView:
     hover: str = ""
 
 
-def path_markup(s: charts.SeriesIn, d: str, title: str | None = None) -> Markup:
-    """A series' <path> (the one place its markup is written)."""
-    if not d:
-        return Markup("")
+def series_style(s: charts.SeriesIn) -> Markup:
+    """The class and stroke attributes that draw a series (app.css styles `.series.<css>`)."""
     css = f"series {s.css}{' dashed' if s.dashed else ''}"
     stroke = f' stroke="{escape(s.color)}"' if s.color else ""
+    return Markup(f'class="{escape(css)}"{stroke}')
+
+
+def path_markup(s: charts.SeriesIn | None, d: str, title: str | None = None) -> Markup:
+    """A series' <path>; bare (``s`` None) for a tail, which its <g> styles. The page has
+    one `path.<css>` per curve (its complete buckets)."""
+    if not d:
+        return Markup("")
+    style = f" {series_style(s)}" if s is not None else ""
     inner = f"<title>{escape(title)}</title>" if title else ""
-    return Markup(f'<path class="{escape(css)}" d="{d}"{stroke}>{inner}</path>')
+    return Markup(f'<path{style} d="{d}">{inner}</path>')
 
 
 def bucket_points(
@@ -167,12 +175,12 @@ class LiveChart:
             tail_d = render.svg_path(np.r_[ends_x, tx], np.r_[ends_y, ty])
             finite = y[np.isfinite(y)]
             title = f"{s.name}: {render.format_number(float(finite[-1]))}" if finite.size else None
-            tail = path_markup(s, tail_d, title)
+            tail = path_markup(None, tail_d, title)
             if tail_d != self.tails[i]:
                 delta.append(f'<svg hx-swap-oob="innerHTML:#{gid}-tail">{tail}</svg>')
                 self.tails[i] = tail_d
             body = path_markup(s, render.svg_path(np.array(done_x), np.array(done_y)))
-            view.series.append(LiveSeries(gid, body, tail))
+            view.series.append(LiveSeries(gid, body, tail, series_style(s)))
         self.done = current
         if self.with_hover:
             view.hover = charts.hover_data(xs, ys)
