@@ -46,6 +46,7 @@ from app.runs.models import (
     RunPatch,
     RunStatus,
     RunView,
+    filled_schedule,
 )
 from app.runs.processes import (
     EOF,
@@ -59,9 +60,9 @@ from app.runs.processes import (
 )
 from app.runs.record import (
     METRIC_KEYS,
-    PARAMS_ONLY,
     Run,
     flat_params,
+    initial_checkpoint,
     initial_params,
     last_metrics_of,
     network_of,
@@ -75,7 +76,7 @@ from app.runs.reshape import reshape, structural_changes
 from app.runs.step_inspector import StepInputs, inspect_step
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
-from app.storage.store import Checkpoint, MetricRow, Store
+from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -370,7 +371,9 @@ class RunManager:
                 "updated_at": run.updated_at.isoformat(),
             },
             custom,
+            initial_checkpoint(run),
         )
+        run.state = initial_checkpoint(run)
         self._runs[run.id] = run
 
     async def start(self, run_id: str) -> RunView:
@@ -434,8 +437,8 @@ class RunManager:
             self._check_alive(run)
             if run.worker is not None:
                 await self._halt(run.worker, "stop")
-            params = await asyncio.to_thread(initial_params, run)
-            run.params, run.params_epoch, run.state = params, 0, None
+            params = await asyncio.to_thread(self._start_params, run)
+            run.params, run.params_epoch, run.state = params, 0, initial_checkpoint(run)
             run.epoch, run.last, run.pending = 0, no_metrics(), []
             run.status, run.message, run.updated_at = RunStatus.created, None, utcnow()
             await self._db(
@@ -453,6 +456,11 @@ class RunManager:
                 weights, biases = self._views(run, params)
                 run.hub.reset(self._view(run), weights, biases)
             return self._view(run)
+
+    def _start_params(self, run: Run) -> np.ndarray:
+        """The weights a reset goes back to: the run's own `initial_weights`, else its seed's."""
+        own = self.store.load_initial(run.id) if run.has_initial else None
+        return own.astype(run.config["dtype"]) if own is not None else initial_params(run)
 
     async def patch(self, run_id: str, body: RunPatch) -> RunView:
         """Change any field (API.md v1.1): live fields in place — forwarded to a running
@@ -473,6 +481,9 @@ class RunManager:
                 return self._view(run)
             # Stored first: a change the database refuses (503) changes nothing.
             config = {**run.config, **live}
+            config["lr_schedule"] = filled_schedule(config.get("lr_schedule"), config["epochs"])
+            if "lr_schedule" in live:
+                live["lr_schedule"] = config["lr_schedule"]
             status, message = run.status, run.message
             if status == RunStatus.completed and config["epochs"] > run.epoch:
                 status, message = RunStatus.stopped, None
@@ -507,12 +518,13 @@ class RunManager:
         was_running = run.worker is not None
         if was_running:
             self._check_not_closing()
-            await self._halt(run.worker, "stop")
+            await self._discard(run.worker)
         new = reshaped.run
         updated_at = utcnow()
         await self._db(
             self._reinitialise_stored,
             run,
+            initial_checkpoint(new),
             {
                 "name": new.config["name"],
                 "config": stored_config(new),
@@ -526,7 +538,8 @@ class RunManager:
         )
         run.config, run.layer_sizes, run.task = new.config, new.layer_sizes, new.task
         run.n_params, run.params, run.params_epoch = new.n_params, new.params, 0
-        run.state, run.predict_net = None, None
+        run.has_initial, run.state = new.has_initial, initial_checkpoint(new)
+        run.predict_net = None
         run.epoch, run.last, run.pending = 0, no_metrics(), []
         run.status, run.message, run.updated_at = RunStatus.created, None, updated_at
         if run.hub is not None:
@@ -709,10 +722,14 @@ class RunManager:
         return self.store.rewind_to_checkpoint(run.id, fields)
 
     def _reinitialise_stored(
-        self, run: Run, fields: dict[str, Any], custom: dict[str, np.ndarray] | None
+        self,
+        run: Run,
+        initial: Checkpoint | None,
+        fields: dict[str, Any],
+        custom: dict[str, np.ndarray] | None,
     ) -> None:
         run.write_backlog = []
-        self.store.reinitialise(run.id, fields, custom)
+        self.store.reinitialise(run.id, fields, custom, initial)
 
     def _clear_stored(self, run: Run, fields: dict[str, Any]) -> None:
         run.write_backlog = []
@@ -753,7 +770,7 @@ class RunManager:
         if run.config["dataset"]["kind"] == "custom":
             custom = await self._db(self.store.load_custom, run.id)
         state = run.state
-        if state is None and run.epoch > 0:  # a big checkpoint takes a while to read
+        if state is None:  # a big checkpoint takes a while to read (epoch 0: starting weights)
             state = await self._db(self.store.load_checkpoint, run.id)
         if state is not None and state.epoch != run.epoch:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
@@ -842,6 +859,14 @@ class RunManager:
                 run.hub.set_layers(weights, biases, run.params_epoch)
             run.hub.rewind(epoch, self._view(run))
 
+    async def _discard(self, worker: Worker) -> None:
+        """End a worker whose work is thrown away (its run is re-made): killed at once
+        rather than asked to stop, since nothing it did is kept; returns once it is gone."""
+        worker.discarded = True
+        kill(worker.process)
+        if worker.done is not None:
+            await asyncio.shield(worker.done)
+
     async def _halt(self, worker: Worker, command: str) -> None:
         """Ask the worker to stop and wait until its run is stored and settled."""
         send(worker.conn, (command,))
@@ -916,11 +941,15 @@ class RunManager:
                 if isinstance(msg, BaseException):
                     broken = f"{type(msg).__name__}: {msg}"
                     break
+                if worker.discarded:
+                    continue  # its run is being re-made: read on to the end, keep nothing
                 self._apply(run, msg)
                 if msg["type"] == "final":
                     final = msg
                     break
             exitcode = await asyncio.to_thread(join, worker.process)
+            if worker.discarded:
+                return
             status, message = self._outcome(run, worker, final, broken, exitcode)
             await self._finish(run, final, status, message)
         except StorageError as exc:
@@ -964,6 +993,8 @@ class RunManager:
             return RunStatus.diverged, final.get("message")
         if reason == "shutdown":
             return RunStatus.interrupted, "the server stopped while this run was training"
+        if reason in ("target_loss", "early_stopped"):  # the training controls' ends
+            return RunStatus.completed, final.get("message")
         if run.epoch >= run.config["epochs"]:
             return RunStatus.completed, None
         return RunStatus.stopped, None

@@ -47,14 +47,21 @@ async def fragment_stream(
     Ends when the run is deleted (after a ``deleted`` event) or, silently, when
     the server shuts down (the browser reconnects to the next server).
     """
+    shown = [0]  # the hub resets the viewer's page shows
+    # A reset (or a structural change) is drawn at once: the learner just acted.
     loop = sse.Subscription(
-        hub, lambda: manager.shutting_down, max_fps=MAX_FPS, ping_interval=ping
+        hub,
+        lambda: manager.shutting_down,
+        max_fps=MAX_FPS,
+        ping_interval=ping,
+        urgent=lambda: hub.resets != shown[0],
     )
     with hub.subscription(), frames.subscribe(run_id):
         rendered = frames.current(manager, run_id)
         # The reconnect delay rides on the first event (a block without data dispatches nothing).
         yield f"retry: {RETRY_MS}\n".encode() + rendered.snapshot_message()
         seen, resets = rendered.version, rendered.resets
+        shown[0] = resets
         async for tick in loop.ticks(seen):
             if tick is sse.Tick.PING:
                 yield sse.PING
@@ -72,6 +79,7 @@ async def fragment_stream(
             else:
                 message = rendered.frame_message(seen)
             seen, resets = rendered.version, rendered.resets
+            shown[0] = resets
             if message is not None:
                 yield message
 
