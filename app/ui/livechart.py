@@ -116,6 +116,7 @@ class LiveChart:
         self.points: list[tuple[list[float], list[float]]] = []  # pixels drawn, per series
         self.tails: list[str] = []
         self.hover_at = -math.inf
+        self.hover_rows = ""
 
     def _empty(self) -> charts.Chart:
         width, height = self.size
@@ -183,8 +184,12 @@ class LiveChart:
             view.series.append(LiveSeries(gid, body, tail, series_style(s)))
         self.done = current
         if self.with_hover:
-            view.hover = charts.hover_data(xs, ys)
-            if delta and now - self.hover_at >= HOVER_INTERVAL:
+            # The read-out rows (~100, formatted) are made only when they are sent.
+            due = bool(delta) and now - self.hover_at >= HOVER_INTERVAL
+            if redraw or due or not self.hover_rows:
+                self.hover_rows = charts.hover_data(xs, ys)
+            view.hover = self.hover_rows
+            if due and not redraw:
                 self.hover_at = now
                 delta.append(hover_markup(self.chart_id, view.hover, oob=True))
         return view, None if redraw else "".join(delta)
