@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx_sse import connect_sse
 
 from app.config import Settings
 from app.main import create_app
-from tests.support import TINY_RUN, wait_run
+from tests.support import TINY_RUN, LiveServer, strict_json, wait_run
 
 BASE = {**TINY_RUN, "epochs": 20_000, "max_epochs_per_second": 200}
 
@@ -141,3 +142,29 @@ def test_unknown_sweep_is_404(app_client: TestClient) -> None:
         response = app_client.request(method.upper(), f"/api/sweeps/nope{path}")
         assert response.status_code == 404
         assert "sweep" in response.json()["detail"]
+
+
+@pytest.fixture
+def settings(one_slot: Settings) -> Settings:
+    """`live_server` on one training slot."""
+    return one_slot
+
+
+def test_a_queued_runs_stream_stays_open_and_sends_once_it_runs(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        sweep = client.post("/api/sweeps", json={"base": BASE, "grid": {"seed": [1, 2]}}).json()
+        running, queued = (r["id"] for r in sweep["runs"])
+        with connect_sse(client, "GET", f"/api/runs/{queued}/events") as source:
+            stream = source.iter_sse()
+            first = next(stream)
+            assert first.event == "snapshot"
+            assert strict_json(first.data)["run"]["status"] == "queued"
+            assert client.post(f"/api/runs/{running}/stop").json()["status"] == "stopped"
+            seen = []
+            for sse in stream:
+                seen.append((sse.event, strict_json(sse.data)))
+                if sse.event == "epoch":
+                    break
+        assert ("status", {"status": "running", "message": None}) in seen
+        assert seen[-1][1]["metrics"]["epoch"][0] == 1
+        client.post(f"/api/sweeps/{sweep['id']}/stop")
