@@ -168,3 +168,13 @@ def test_a_queued_runs_stream_stays_open_and_sends_once_it_runs(live_server: Liv
         assert ("status", {"status": "running", "message": None}) in seen
         assert seen[-1][1]["metrics"]["epoch"][0] == 1
         client.post(f"/api/sweeps/{sweep['id']}/stop")
+
+
+def test_deleting_one_run_leaves_the_rest_of_the_sweep(app_client: TestClient) -> None:
+    body = {"base": {**TINY_RUN, "epochs": 5}, "grid": {"seed": [1, 2]}}
+    sweep = app_client.post("/api/sweeps", json=body).json()
+    first, second = (r["id"] for r in sweep["runs"])
+    wait_run(app_client, second, "completed")
+    assert app_client.delete(f"/api/runs/{first}").status_code == 204
+    left = app_client.get(f"/api/sweeps/{sweep['id']}").json()["runs"]
+    assert [r["id"] for r in left] == [second]
