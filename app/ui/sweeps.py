@@ -189,7 +189,9 @@ def _sweep_or_404(request: Request, sweep_id: str) -> SweepView | HTMLResponse:
 
 
 def _chart_context(request: Request, sweep: SweepView) -> dict[str, Any]:
-    return pages.compare_context(request.app.state.manager, [v.id for v in sweep.runs])
+    context = pages.compare_context(request.app.state.manager, [v.id for v in sweep.runs])
+    live = any(str(v.status) in ("running", "queued") for v in sweep.runs)
+    return context | {"sweep": sweep, "live": live}
 
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
@@ -226,7 +228,7 @@ async def sweep_chart(request: Request, sweep_id: str) -> HTMLResponse:
     sweep = _sweep_or_404(request, sweep_id)
     if isinstance(sweep, HTMLResponse):
         return sweep
-    return _page(request, "partials/compare_chart.html", _chart_context(request, sweep))
+    return _page(request, "partials/sweep_chart.html", _chart_context(request, sweep))
 
 
 @router.get("/ui/sweeps-list", response_class=HTMLResponse)

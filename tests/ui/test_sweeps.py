@@ -120,3 +120,14 @@ def test_parse_values_and_rows_of_a_queued_sweep(client: TestClient) -> None:
     rows = sweep_rows(manager.get_sweep(sweep["id"]))
     assert [r.values for r in rows] == [["1"]] and rows[0].best
     assert rows[0].status == RunStatus.completed
+
+
+def test_chart_polls_only_while_runs_train_or_wait(client: TestClient) -> None:
+    body = {"base": {**TINY_RUN, "epochs": 100_000, "max_epochs_per_second": 100}}
+    sweep = client.post("/api/sweeps", json=body | {"grid": {"seed": [1]}}).json()
+    chart = client.get(f"/ui/sweeps/{sweep['id']}/chart").text
+    assert 'id="compare-live" hx-get=' in chart and "every 2s" in chart
+    client.post(f"/api/sweeps/{sweep['id']}/stop")
+    chart = client.get(f"/ui/sweeps/{sweep['id']}/chart").text
+    assert 'id="compare-live">' in chart and "every 2s" not in chart
+    assert 'id="compare-chart"' in chart
