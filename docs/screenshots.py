@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_serving import server
+from bench_serving import server  # noqa: E402 -- after the path it lives on
 
 LOOP_RUN = {
     "name": "spiral, with x₁x₂",

@@ -287,11 +287,18 @@ class RunManager(SweepQueue):
         return result
 
     async def inspect(
-        self, run_id: str, batch: int = 0, sample: int = 0, *, limit: int = 64
+        self, run_id: str, batch: int = 0, sample: int = 0, *, limit: int = 64, check: bool = True
     ) -> dict[str, Any]:
         """One plain-SGD step's numbers on batch ``batch`` of the unshuffled training set
         (see `app.runs.step_inspector.inspect_step`), from one snapshot of the weights taken at
-        the call (also while training), computed off the event loop."""
+        the call (also while training), computed off the event loop. ``check=False`` leaves
+        `gradient_check` empty (it costs a few forward passes of the batch per layer)."""
+        inputs = self.step_inputs(run_id)
+        return await asyncio.to_thread(inspect_step, inputs, batch, sample, limit, check)
+
+    def step_inputs(self, run_id: str) -> StepInputs:
+        """The inspector's inputs: one snapshot of the run's weights (never mutated), its
+        config and custom data (`app.runs.inspecting` applies a step with it)."""
         run = self._get(run_id)
         params, epoch = self._params(run)  # never mutated: a consistent snapshot
         config = {**run.config, "dataset": dict(run.config["dataset"])}
@@ -299,13 +306,7 @@ class RunManager(SweepQueue):
         net = network_of(run)
         net.params[...] = params
         weights, biases = self._views(run, params)
-        return await asyncio.to_thread(
-            inspect_step,
-            StepInputs(net, weights, biases, config, custom, run.task, epoch),
-            batch,
-            sample,
-            limit,
-        )
+        return StepInputs(net, weights, biases, config, custom, run.task, epoch)
 
     def hub(self, run_id: str) -> RunHub:
         return self._hub(self._get(run_id))
