@@ -139,8 +139,9 @@ def _blamed(problem: ProblemError, combo: dict[str, Any]) -> ProblemError:
     where = "grid" if top in combo else "base"
     named = f"{where}.{field}" if field else where
     values = ", ".join(f"{k}={grid_value_text(v)}" for k, v in combo.items())
-    context = f" (with {values})" if values else ""
-    return ProblemError(422, f"{where}.{problem.detail}{context}", named)
+    place = "in the grid" if where == "grid" else "in base"
+    context = f" ({place}, with {values})" if values else f" ({place})"
+    return ProblemError(422, f"{problem.detail}{context}", named)
 
 
 def prepare_all(

@@ -111,6 +111,13 @@ def test_a_bad_value_anywhere_is_422_naming_the_field_and_nothing_is_made(
     assert app_client.get("/api/sweeps").json() == {"sweeps": []}
 
 
+def test_a_bad_combination_is_named_in_plain_words(app_client: TestClient) -> None:
+    body = {"base": TINY_RUN, "grid": {"seed": [1], "learning_rate": [0.1, -1.0]}}
+    detail = app_client.post("/api/sweeps", json=body).json()["detail"]
+    assert detail.startswith("learning rate: must be greater than 0")
+    assert "(in the grid, with seed=1, learning_rate=-1.0)" in detail
+
+
 def test_stored_runs_limit_holds(tmp_path: Path) -> None:
     settings = Settings.from_env({}, db=tmp_path / "s.db", max_stored_runs=3)
     with TestClient(create_app(settings)) as client:
