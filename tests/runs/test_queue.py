@@ -16,6 +16,7 @@ from app.runs.models import RunStatus
 from app.runs.sweeps import SweepCreate
 from app.storage.store import Store
 from tests.runs.helpers import opened, run_async, wait_until
+from tests.runs.test_durability import crash
 
 TINY = {
     "dataset": {"kind": "xor", "n_samples": 40, "noise": 0.0},
@@ -123,3 +124,21 @@ async def test_restart_keeps_queued_runs_queued_and_requeues_running_ones(
         assert seen == [b, c]
         await manager.delete_sweep(sweep.id)
         assert manager.list_sweeps() == [] and manager.list_runs() == []
+
+
+@run_async
+async def test_after_a_crash_the_running_run_is_requeued_ahead(one_slot: Settings) -> None:
+    store = Store(one_slot.db)
+    manager = RunManager(store, one_slot)
+    await manager.startup()
+    sweep = await manager.create_sweep(sweep_body(SLOW, 2))
+    a, b = (r.id for r in sweep.runs)
+    hub = manager.hub(a)
+    await wait_until(hub, lambda: hub.history.last_epoch >= 5)
+    await crash(manager)  # SIGKILL: the row still says `running`
+    store.close()
+    async with opened(one_slot) as manager:
+        await wait_status(manager, a, "running")
+        assert manager.get(b).status == RunStatus.queued
+        await manager.stop_sweep(sweep.id)
+        assert {str(r.status) for r in manager.get_sweep(sweep.id).runs} == {"stopped"}
