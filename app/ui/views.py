@@ -40,7 +40,7 @@ STATIC_FRAGMENTS = ("points",)
 WEIGHT_FRAGMENTS = ("network", "output", "weights", "confusion")
 # Fragments whose charts grow by appending (livechart): fragment -> its chart ids.
 LIVE_CHARTS: dict[str, tuple[str, ...]] = {
-    "loss": ("loss-lin", "loss-log"),
+    "loss": ("loss-lin", "loss-log", "rate"),
     "accuracy": ("acc",),
 }
 
@@ -138,10 +138,13 @@ def loss_charts(inp: LiveInput) -> dict[str, Any]:
     if inp.baseline is not None and x.size:
         flat = np.full(x.size, inp.baseline)
         series.append(charts.SeriesIn("predicting the mean", "baseline", flat, dashed=True))
+    rate = [charts.SeriesIn("learning rate", "rate", inp.metrics["learning_rate"])]
     return {
         "linear": inp.charts.update("loss-lin", x, series, log=False),
         "log": inp.charts.update("loss-log", x, series, log=True, hover=False),
         "names": [s.name for s in series],
+        # The rate each epoch trained with (a schedule, or PATCHes), under the loss curve.
+        "rate": inp.charts.update("rate", x, rate, height=90),
     }
 
 
