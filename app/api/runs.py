@@ -133,12 +133,13 @@ async def get_metrics(
 
 @router.get("/{run_id}/weights", response_model=Weights, responses=_errors(404))
 async def get_weights(run_id: str, manager: Manager) -> Response:
-    return StrictJSONResponse(manager.weights(run_id))
+    # Read, and encoded, off the event loop: a 5M-parameter net is ~100 MB of JSON.
+    return _json(await manager.weights_json(run_id))
 
 
 @router.get("/{run_id}/data", response_model=RunData, responses=_errors(404))
 async def get_data(run_id: str, manager: Manager) -> Response:
-    return StrictJSONResponse(manager.data(run_id))
+    return _json(await manager.data_json(run_id))
 
 
 @router.post(
@@ -161,4 +162,9 @@ async def predict(run_id: str, body: PredictRequest, manager: Manager) -> Respon
                 ]
             )
     inputs = np.asarray(body.inputs, dtype=np.float64).reshape(len(body.inputs), n_inputs)
-    return StrictJSONResponse(manager.predict(run_id, inputs))
+    return _json(await manager.predict_json(run_id, inputs))
+
+
+def _json(body: bytes) -> Response:
+    """Strict JSON the manager encoded already (off the event loop)."""
+    return Response(body, media_type="application/json")

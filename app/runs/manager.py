@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from functools import partial
 from typing import Any, TypeVar
 
@@ -32,9 +33,10 @@ import numpy as np
 
 from app.config import Settings
 from app.nn.datasets import dataset_to_json, make_dataset, teacher_network
-from app.nn.features import feature_matrix
 from app.nn.network import param_views
-from app.runs.broadcast import MetricsHistory, RunHub, finite_list, layers_public
+from app.runs import reads
+from app.runs.broadcast import LayersLoader, MetricsHistory, RunHub, layers_public
+from app.runs.jobs import JobLimiter
 from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live, new_owner
 from app.runs.models import (
     LIVE_FIELDS,
@@ -73,6 +75,7 @@ from app.runs.record import (
 )
 from app.runs.reshape import reshape, structural_changes
 from app.runs.step_inspector import StepInputs, inspect_step
+from app.runs.weights_cache import WeightsCache
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
 from app.storage.store import Checkpoint, MetricRow, Store
@@ -83,6 +86,7 @@ T = TypeVar("T")
 STOP_TIMEOUT = 15.0  # seconds a worker gets to honour a stop before it is killed
 SHUTDOWN_GRACE = 4.0  # seconds all workers get to checkpoint on shutdown (then killed)
 FRAME_INTERVAL = 1 / 20
+WEIGHTS_SWEEP_EVERY = 5.0  # seconds between checks for idle runs' weights over budget
 
 
 class RunManager:
@@ -100,6 +104,9 @@ class RunManager:
         self._closing = False
         self._creating = 0  # creates past the stored-runs check, not yet in _runs
         self.owner = new_owner()  # the name of this process's leases
+        # Idle runs' weights within a byte budget (weights_cache.py); heavy reads off the loop.
+        self.weights_cache = WeightsCache(settings.weights_cache_mb * 2**20, self._release_weights)
+        self.jobs = JobLimiter()
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -112,6 +119,7 @@ class RunManager:
         asyncio.get_running_loop().run_in_executor(None, warm_forkserver)
         self._adopt_stored_runs(startup=True)
         self._spawn(self._renew_leases(), "lease-renewer")
+        self._spawn(self._sweep_weights(), "weights-sweep")
 
     def _leased_elsewhere(self, run_id: str) -> bool:
         lease = self.store.lease(run_id)
@@ -146,6 +154,13 @@ class RunManager:
                 self._write_later(
                     self.store.renew_leases, str(self.owner), time.time() + LEASE_SECONDS
                 )
+
+    async def _sweep_weights(self) -> None:
+        """Runs whose last viewer left become idle without a call here: drop their
+        weights within a few seconds when the cache is over budget."""
+        while True:
+            await asyncio.sleep(WEIGHTS_SWEEP_EVERY)
+            self.weights_cache.trim()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -242,14 +257,43 @@ class RunManager:
         )
         return dataset_to_json(make_dataset(dataset_spec(run.config, custom)))
 
-    def predict(self, run_id: str, inputs: Any) -> dict[str, Any]:
-        """Outputs (n, n_out) of the latest weights for inputs (n, n_in); thread-safe."""
+    async def weights_json(self, run_id: str) -> bytes:
+        """`weights()` as JSON bytes, read and encoded off the event loop (a job)."""
         run = self._get(run_id)
+        params, epoch = await self._load_params(run)
+        weights, biases = self._views(run, params)
+        return await self.jobs.run(reads.encode_weights, epoch, weights, biases)
+
+    async def data_json(self, run_id: str) -> bytes:
+        """`data()` as JSON bytes, built and encoded off the event loop (a job)."""
+        run = self._get(run_id)
+        custom = None
+        if run.config["dataset"]["kind"] == "custom":
+            custom = await self.jobs.run(self.store.load_custom, run.id)
+        spec = dataset_spec(run.config, custom)
+        return await self.jobs.run(lambda: reads.encode_data(make_dataset(spec)))
+
+    def predict(self, run_id: str, inputs: Any) -> dict[str, Any]:
+        """Outputs (n, n_out) of the latest weights for inputs (n, n_in), on the caller's
+        thread (the API uses `predict_json`)."""
+        run = self._get(run_id)
+        x = self._predict_inputs(run, inputs)
+        params, _ = self._params(run)
+        return reads.predict(network_of(run), params, x, run.config.get("features"), run.task)
+
+    async def predict_json(self, run_id: str, inputs: Any) -> bytes:
+        """`predict()` as JSON bytes, computed off the event loop (a job)."""
+        run = self._get(run_id)
+        x = self._predict_inputs(run, inputs)
+        params, _ = await self._load_params(run)
+        net, features = network_of(run), run.config.get("features")
+        return await self.jobs.run(reads.predict_json, net, params, x, features, run.task)
+
+    def _predict_inputs(self, run: Run, inputs: Any) -> np.ndarray:
         try:
             x = np.asarray(inputs, dtype=np.float64)
         except (TypeError, ValueError):
             raise ProblemError(422, "inputs must be rows of numbers", "inputs") from None
-        features = run.config.get("features")
         n_in = self._view(run).n_inputs
         if x.ndim != 2 or x.shape[1] != n_in:
             raise ProblemError(
@@ -259,26 +303,7 @@ class RunManager:
             raise ProblemError(422, f"inputs must have 1-{MAX_PREDICT_ROWS} rows", "inputs")
         if not np.isfinite(x).all():
             raise ProblemError(422, "every input must be a finite number", "inputs")
-        params, _ = self._params(run)
-        cached = run.predict_net
-        if cached is None or cached[0] is not params:
-            net = network_of(run)
-            net.params[...] = params
-            cached = (params, net)
-            run.predict_net = cached
-        if features:
-            x = feature_matrix(x, features)
-        with np.errstate(all="ignore"):
-            out = cached[1].forward(x).astype(np.float64)
-        result: dict[str, Any] = {"outputs": [finite_list(row) for row in out]}
-        if run.task == "classification":
-            labels = (out[:, 0] >= 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(1)
-            # A row with a non-finite output (a diverged net) has no class: null, not a guess.
-            finite = np.isfinite(out).all(axis=1)
-            result["labels"] = [
-                int(c) if ok else None for c, ok in zip(labels, finite, strict=True)
-            ]
-        return result
+        return x
 
     async def inspect(
         self, run_id: str, batch: int = 0, sample: int = 0, *, limit: int = 64
@@ -287,13 +312,15 @@ class RunManager:
         (see `app.runs.step_inspector.inspect_step`), from one snapshot of the weights taken at
         the call (also while training), computed off the event loop."""
         run = self._get(run_id)
-        params, epoch = self._params(run)  # never mutated: a consistent snapshot
+        params, epoch = await self._load_params(run)  # never mutated: a consistent snapshot
         config = {**run.config, "dataset": dict(run.config["dataset"])}
-        custom = self.store.load_custom(run.id) if config["dataset"]["kind"] == "custom" else None
+        custom = None
+        if config["dataset"]["kind"] == "custom":
+            custom = await self.jobs.run(self.store.load_custom, run.id)
         net = network_of(run)
         net.params[...] = params
         weights, biases = self._views(run, params)
-        return await asyncio.to_thread(
+        return await self.jobs.run(
             inspect_step,
             StepInputs(net, weights, biases, config, custom, run.task, epoch),
             batch,
@@ -320,6 +347,8 @@ class RunManager:
             "tasks": _task_count(),
             "threads": threading.active_count(),
             "fds": fds,
+            "weights_cache": asdict(self.weights_cache.stats()),
+            "jobs": asdict(self.jobs.stats()),
         }
 
     # ---- commands -----------------------------------------------------------------------
@@ -435,7 +464,8 @@ class RunManager:
             if run.worker is not None:
                 await self._halt(run.worker, "stop")
             params = await asyncio.to_thread(initial_params, run)
-            run.params, run.params_epoch, run.state = params, 0, None
+            run.state = None
+            self._set_params(run, params, 0)
             run.epoch, run.last, run.pending = 0, no_metrics(), []
             run.status, run.message, run.updated_at = RunStatus.created, None, utcnow()
             await self._db(
@@ -525,8 +555,8 @@ class RunManager:
             reshaped.custom,
         )
         run.config, run.layer_sizes, run.task = new.config, new.layer_sizes, new.task
-        run.n_params, run.params, run.params_epoch = new.n_params, new.params, 0
-        run.state, run.predict_net = None, None
+        run.n_params, run.state = new.n_params, None
+        self._set_params(run, new.params, 0)
         run.epoch, run.last, run.pending = 0, no_metrics(), []
         run.status, run.message, run.updated_at = RunStatus.created, None, updated_at
         if run.hub is not None:
@@ -553,8 +583,8 @@ class RunManager:
             else:  # no trainer state at this epoch: the weights alone, to start from
                 checkpoint = Checkpoint(run.epoch, {"params": params}, {PARAMS_ONLY: True})
             await self._db(self.store.commit_progress, run.id, (), checkpoint, None)
-            run.state, run.params, run.params_epoch = checkpoint, params, run.epoch
-            run.predict_net = None
+            run.state = None  # stored: the optimizer's arrays need not stay in memory
+            self._set_params(run, params, run.epoch)
             if run.hub is not None:
                 weights, biases = self._views(run, params)
                 run.hub.replace_layers(self._view(run), weights, biases)
@@ -613,6 +643,7 @@ class RunManager:
             await self._db(self.store.delete_run, run.id)
             run.deleted = True
             self._runs.pop(run.id, None)
+            self.weights_cache.forget(run)
             if run.hub is not None:
                 run.hub.close()
 
@@ -649,17 +680,53 @@ class RunManager:
         )
 
     def _params(self, run: Run) -> tuple[np.ndarray, int]:
-        """The latest weights snapshot (flat) and its epoch, loading it on first use."""
-        params = run.params
-        if params is None:
-            state = run.state or self.store.load_checkpoint(run.id)
-            if state is not None:
-                run.state = state
-                params, run.params_epoch = state.arrays["params"], state.epoch
-            else:
-                params, run.params_epoch = initial_params(run), 0
-            run.params = params
-        return params, run.params_epoch
+        """The latest weights snapshot (flat) and its epoch, loading it on this thread
+        when the run holds none (`_load_params` loads it off the loop)."""
+        loaded = run.params is None
+        if loaded:
+            run.params, run.params_epoch = self._read_params(run)
+        self.weights_cache.touch(run, loaded=loaded)
+        return run.params, run.params_epoch
+
+    async def _load_params(self, run: Run) -> tuple[np.ndarray, int]:
+        """`_params`, with the read (a big checkpoint takes a while) in the writer
+        thread: after every write queued before it, off the event loop."""
+        if run.params is None:
+            generation = run.params_generation
+            params, epoch = await self._db(self._read_params, run)
+            # Unless newer weights came (and went) meanwhile, these are the latest.
+            if run.params is None and run.params_generation == generation:
+                run.params, run.params_epoch = params, epoch
+                self.weights_cache.touch(run, loaded=True)
+        return self._params(run)
+
+    def _read_params(self, run: Run) -> tuple[np.ndarray, int]:
+        """The stored checkpoint's weights (the optimizer's arrays stay on disk), or the
+        creation weights without one."""
+        stored = self.store.load_params(run.id)
+        if stored is None:
+            return initial_params(run), 0
+        return stored[1], stored[0]
+
+    def _set_params(self, run: Run, params: np.ndarray, epoch: int) -> None:
+        """New weights for `run` (a frame, a reset, an edit): held, and counted."""
+        run.params, run.params_epoch = params, epoch
+        run.params_generation += 1
+        self.weights_cache.touch(run)
+
+    def _release_weights(self, run: Run) -> None:
+        """The weights cache drops an idle run's weights: they load again on next use."""
+        run.params, run.state = None, None
+        if run.hub is not None:
+            run.hub.release_layers(self._layers_loader(run))
+
+    def _layers_loader(self, run: Run) -> LayersLoader:
+        def load_layers() -> tuple[list[np.ndarray], list[np.ndarray] | None, int]:
+            params, epoch = self._params(run)
+            weights, biases = self._views(run, params)
+            return weights, biases, epoch
+
+        return load_layers
 
     def _views(
         self, run: Run, params: np.ndarray
@@ -668,13 +735,7 @@ class RunManager:
 
     def _hub(self, run: Run) -> RunHub:
         if run.hub is None:
-
-            def load_layers() -> tuple[list[np.ndarray], list[np.ndarray] | None, int]:
-                params, epoch = self._params(run)
-                weights, biases = self._views(run, params)
-                return weights, biases, epoch
-
-            hub = RunHub(self._view(run), load_layers)
+            hub = RunHub(self._view(run), self._layers_loader(run))
             hub.history.extend(self.store.load_metrics(run.id))
             hub.history.extend(run.pending)
             run.hub = hub
@@ -870,12 +931,12 @@ class RunManager:
             run.last = last_metrics_of(rows[-1])
             run.pending.extend(rows)
         params = msg.get("params")
-        if params is not None:
-            run.params, run.params_epoch = params, run.epoch
         state = msg.get("state")
         if state is not None:
             arrays, meta = state
             run.state = Checkpoint(int(meta["epoch"]), arrays, meta)
+        if params is not None:
+            self._set_params(run, params, run.epoch)
         run.updated_at = utcnow()
         if run.hub is not None:
             weights = biases = None
@@ -891,6 +952,7 @@ class RunManager:
             return
         metrics = [m for m in run.pending if m.epoch <= state.epoch]
         run.pending = [m for m in run.pending if m.epoch > state.epoch]
+        run.state = None  # the write holds it until stored; then the store has it
         self._write_later(
             self._commit_progress,
             run,
@@ -937,6 +999,7 @@ class RunManager:
                 worker.conn.close()
             if run.hub is not None:
                 run.hub.set_view(self._view(run))
+            self.weights_cache.trim()  # the run may be idle now
             if worker.done is not None and not worker.done.done():
                 worker.done.set_result(None)
 

@@ -55,8 +55,11 @@ class Run:
     task: str
     n_params: int
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    params: np.ndarray | None = None  # latest weights (flat, never mutated: a snapshot)
+    # Latest weights (flat, never mutated: a snapshot); None until loaded and after the
+    # weights cache drops them (RunManager._params loads them again).
+    params: np.ndarray | None = None
     params_epoch: int = 0
+    params_generation: int = 0  # bumps with every new snapshot (a load in flight checks it)
     state: Checkpoint | None = None  # latest full trainer state known in memory
     worker: Worker | None = None
     hub: RunHub | None = None
@@ -65,7 +68,6 @@ class Run:
     # and puts them in front of its next write for the run, so no gap is ever stored.
     write_backlog: list[MetricRow] = field(default_factory=list)
     deleted: bool = False
-    predict_net: tuple[np.ndarray, MLP] | None = None
 
 
 def stored_config(run: Run, config: dict[str, Any] | None = None) -> dict[str, Any]:

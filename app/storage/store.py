@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from app.storage import vacuum
 from app.storage.errors import StorageError
 
 SCHEMA = """
@@ -132,7 +133,9 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         try:
-            self._connection().executescript(SCHEMA)  # executescript manages its own commit
+            db = self._connection()
+            vacuum.prepare(db, self.path)  # before the first table of a new file
+            db.executescript(SCHEMA)  # executescript manages its own commit
         except sqlite3.Error as exc:
             raise StorageError(f"cannot initialise database {self.path}: {exc}") from exc
 
@@ -255,6 +258,7 @@ class Store:
             for table in ("metrics", "checkpoints", "datasets", "leases"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        self.release_free_pages()
 
     def load_run(self, run_id: str) -> dict[str, Any] | None:
         """One run row as `load_runs` gives it, or None."""
@@ -398,6 +402,7 @@ class Store:
             db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
             if run_fields:
                 self._update_run(db, run_id, run_fields)
+        self.release_free_pages()
 
     def rewind_to_checkpoint(self, run_id: str, run_fields: Mapping[str, Any]) -> int:
         """Drop metrics after the checkpoint's epoch (0 without one) and point the run
@@ -423,6 +428,24 @@ class Store:
             (run_id, since),
         )
         return [MetricRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def release_free_pages(self) -> None:
+        """Give the space of deleted rows back to the file system (see `vacuum`). The
+        delete before it is committed already: a failure here only keeps the space."""
+        try:
+            vacuum.release_free_pages(self._connection())
+        except sqlite3.Error as exc:
+            vacuum.log.warning("giving back free pages of %s failed: %s", self.path, exc)
+
+    def load_params(self, run_id: str) -> tuple[int, np.ndarray] | None:
+        """The checkpoint's epoch and its `params` array alone (the optimizer's arrays in
+        the same blob are not decoded), or None without a checkpoint."""
+        rows = self._read("SELECT epoch, arrays FROM checkpoints WHERE run_id = ?", (run_id,))
+        if not rows:
+            return None
+        epoch, blob = rows[0]
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            return int(epoch), npz["params"]
 
     def load_checkpoint(self, run_id: str) -> Checkpoint | None:
         rows = self._read("SELECT epoch, arrays, meta FROM checkpoints WHERE run_id = ?", (run_id,))

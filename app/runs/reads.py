@@ -1,0 +1,79 @@
+"""The heavy reads (predict, `/weights`, `/data`) as plain functions a job thread runs.
+
+Each works on a snapshot handed to it (the weights are never changed in place)
+and touches no shared state. JSON comes out already encoded: orjson holds the
+GIL for a whole call, so a big array is encoded in slices of `CHUNK` numbers
+(~1 ms each), letting the event loop run between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from app.nn.datasets import Dataset, dataset_to_json
+from app.nn.features import feature_matrix
+from app.nn.network import MLP
+from app.runs.broadcast import finite_list
+
+CHUNK = 1 << 15  # numbers per orjson call
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY  # NaN and ±Inf are written as null
+
+
+def encode_array(a: np.ndarray) -> bytes:
+    """A 1-D or 2-D array as JSON (nested lists of float64 numbers, non-finite -> null),
+    the same text `orjson.dumps(a.tolist())` gives, encoded slice by slice."""
+    if a.ndim not in (1, 2):
+        raise ValueError(f"expected a 1-D or 2-D array, got {a.ndim}-D")
+    if a.shape[0] == 0:
+        return b"[]"
+    step = CHUNK if a.ndim == 1 else max(1, CHUNK // max(1, a.shape[1]))
+    parts = []
+    for start in range(0, a.shape[0], step):
+        block = np.ascontiguousarray(a[start : start + step], dtype=np.float64)
+        parts.append(orjson.dumps(block, option=_NUMPY)[1:-1])  # without the outer brackets
+    return b"[" + b",".join(parts) + b"]"
+
+
+def encode_weights(
+    epoch: int, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray] | None
+) -> bytes:
+    """API.md `GET /weights`: {"epoch", "layers": [{"weights", "biases"}]}."""
+    layers = []
+    for i, w in enumerate(weights):
+        b = b"null" if biases is None else encode_array(biases[i])
+        layers.append(b'{"weights":' + encode_array(w) + b',"biases":' + b + b"}")
+    return b'{"epoch":%d,"layers":[' % epoch + b",".join(layers) + b"]}"
+
+
+def encode_data(data: Dataset) -> bytes:
+    """API.md `GET /data`."""
+    return orjson.dumps(dataset_to_json(data), option=_NUMPY)
+
+
+def predict(
+    net: MLP, params: np.ndarray, x: np.ndarray, features: Sequence[str] | None, task: str
+) -> dict[str, Any]:
+    """API.md `POST /predict` of inputs ``x`` (n, n_in), already checked, with weights
+    ``params`` loaded into ``net`` (a fresh network of the run's shape)."""
+    net.params[...] = params
+    if features:
+        x = feature_matrix(x, features)
+    with np.errstate(all="ignore"):
+        out = net.forward(x).astype(np.float64)
+    result: dict[str, Any] = {"outputs": [finite_list(row) for row in out]}
+    if task == "classification":
+        labels = (out[:, 0] >= 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(1)
+        # A row with a non-finite output (a diverged net) has no class: null, not a guess.
+        finite = np.isfinite(out).all(axis=1)
+        result["labels"] = [int(c) if ok else None for c, ok in zip(labels, finite, strict=True)]
+    return result
+
+
+def predict_json(
+    net: MLP, params: np.ndarray, x: np.ndarray, features: Sequence[str] | None, task: str
+) -> bytes:
+    return orjson.dumps(predict(net, params, x, features, task))
