@@ -814,7 +814,7 @@ class RunManager:
         if run.config["dataset"]["kind"] == "custom":
             custom = await self._db(self.store.load_custom, run.id)
         state = run.state
-        if state is None and run.epoch > 0:  # a big checkpoint takes a while to read
+        if state is None:  # a big checkpoint takes a while to read (weights edited at epoch 0 too)
             state = await self._db(self.store.load_checkpoint, run.id)
         if state is not None and state.epoch != run.epoch:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
