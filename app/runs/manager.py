@@ -953,6 +953,7 @@ class RunManager:
         metrics = [m for m in run.pending if m.epoch <= state.epoch]
         run.pending = [m for m in run.pending if m.epoch > state.epoch]
         run.state = None  # the write holds it until stored; then the store has it
+        self.weights_cache.refresh(run)
         self._write_later(
             self._commit_progress,
             run,
@@ -999,6 +1000,7 @@ class RunManager:
                 worker.conn.close()
             if run.hub is not None:
                 run.hub.set_view(self._view(run))
+            self.weights_cache.refresh(run)  # its trainer state is stored and gone
             self.weights_cache.trim()  # the run may be idle now
             if worker.done is not None and not worker.done.done():
                 worker.done.set_result(None)

@@ -11,7 +11,8 @@ the budget like the others, so while they alone exceed it no idle run keeps
 its weights.
 
 Touched on the event loop only (no locks): `touch` after every load or new
-snapshot, `trim` whenever a run may have become idle, `forget` when a run goes.
+snapshot, `refresh` when a run drops its trainer state, `trim` whenever a run
+may have become idle, `forget` when a run goes.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ class WeightsCache:
         self._bytes[run.id] = size = held_bytes(run)
         self.bytes += size
         self.trim(keep=run)
+
+    def refresh(self, run: Run) -> None:
+        """Count `run`'s bytes again (it dropped its trainer state), keeping its place."""
+        if run.id in self._runs:
+            size = held_bytes(run)
+            self.bytes += size - self._bytes[run.id]
+            self._bytes[run.id] = size
 
     def forget(self, run: Run) -> None:
         """`run` is deleted (or holds nothing any more): no longer counted."""
