@@ -27,14 +27,12 @@ REWRITE_MAX_BYTES = 64 * 1024 * 1024
 
 def prepare(db: sqlite3.Connection, path: Path) -> None:
     """Make ``db`` (an autocommit connection, before the schema is created) a database
-    whose freed pages can be given back."""
+    whose freed pages can be given back: a new file at once, an old one if small."""
     (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()
     if mode == INCREMENTAL:
         return
-    db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # enough for a new, empty file
-    (tables,) = db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    if not tables:
-        return
+    db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    # Applied by VACUUM, even to a new file: turning WAL on has already written its header.
     size = path.stat().st_size if path.exists() else 0
     if size > REWRITE_MAX_BYTES:
         log.warning(
@@ -45,7 +43,10 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
             path,
         )
         return
-    db.execute("VACUUM")  # rewrites the file in the new mode
+    try:
+        db.execute("VACUUM")  # rewrites the file in the new mode
+    except sqlite3.OperationalError as exc:  # e.g. another process is using the file
+        log.warning("%s keeps the space of deleted runs for now (VACUUM: %s)", path, exc)
 
 
 def release_free_pages(db: sqlite3.Connection) -> None:
