@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Body, Query
 from fastapi.exceptions import RequestValidationError
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from app.api.deps import Manager
 from app.api.responses import StrictJSONResponse
@@ -133,8 +134,18 @@ async def get_metrics(
 
 @router.get("/{run_id}/weights", response_model=Weights, responses=_errors(404))
 async def get_weights(run_id: str, manager: Manager) -> Response:
-    # Read, and encoded, off the event loop: a 5M-parameter net is ~100 MB of JSON.
-    return _json(await manager.weights_json(run_id))
+    # Read and encoded off the event loop; a 5M-parameter net is ~100 MB of JSON, sent in
+    # pieces so that no copy of the whole is made on the loop.
+    parts = await manager.weights_json(run_id)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    length = str(sum(len(part) for part in parts))
+    return StreamingResponse(
+        pieces(), media_type="application/json", headers={"content-length": length}
+    )
 
 
 @router.get("/{run_id}/data", response_model=RunData, responses=_errors(404))

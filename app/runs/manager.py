@@ -202,6 +202,7 @@ class RunManager:
         for task in list(self._tasks):
             if not task.done():
                 task.cancel()
+        self.jobs.shutdown()
         await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown, True)
 
     # ---- queries ------------------------------------------------------------------------
@@ -257,12 +258,13 @@ class RunManager:
         )
         return dataset_to_json(make_dataset(dataset_spec(run.config, custom)))
 
-    async def weights_json(self, run_id: str) -> bytes:
-        """`weights()` as JSON bytes, read and encoded off the event loop (a job)."""
+    async def weights_json(self, run_id: str) -> list[bytes]:
+        """`weights()` as JSON, in pieces that join to the whole text (a big net's is
+        ~100 MB: sent piece by piece), read and encoded off the event loop (a job)."""
         run = self._get(run_id)
         params, epoch = await self._load_params(run)
         weights, biases = self._views(run, params)
-        return await self.jobs.run(reads.encode_weights, epoch, weights, biases)
+        return await self.jobs.run(reads.weights_parts, epoch, weights, biases)
 
     async def data_json(self, run_id: str) -> bytes:
         """`data()` as JSON bytes, built and encoded off the event loop (a job)."""

@@ -65,10 +65,10 @@ async def test_idle_runs_cost_at_most_the_budget_and_reload_the_same_weights(
         async with opened(settings) as m:
             before = traced()
             ids = await trained_runs(m, N_RUNS)
-            first = hashlib.sha256(await m.weights_json(ids[0])).digest()
+            first = hashlib.sha256(b"".join(await m.weights_json(ids[0]))).digest()
             x = np.random.default_rng(0).uniform(-1, 1, (500, 2))
             for run_id in ids:  # /weights and /predict of every run, each in turn
-                assert orjson.loads(await m.weights_json(run_id))["epoch"] == 1
+                assert orjson.loads(b"".join(await m.weights_json(run_id)))["epoch"] == 1
                 assert len(orjson.loads(await m.predict_json(run_id, x))["outputs"]) == 500
                 assert m.weights_cache.bytes <= budget
             held = traced() - before  # this test keeps no big object of its own
@@ -87,7 +87,7 @@ async def test_idle_runs_cost_at_most_the_budget_and_reload_the_same_weights(
             assert held <= budget + N_RUNS * MB, f"{held / MB:.1f} MB held"
             # Evicted, then read back from the store: the same weights, the same text.
             assert runs[0].params is None
-            assert hashlib.sha256(await m.weights_json(ids[0])).digest() == first
+            assert hashlib.sha256(b"".join(await m.weights_json(ids[0]))).digest() == first
             hub = m.hub(ids[0])
             assert hub.layers_epoch == 1 and hub.latest_weights is not None
     finally:
