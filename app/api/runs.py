@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Body, Query
 from fastapi.exceptions import RequestValidationError
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from app.api.deps import Manager
-from app.api.responses import StrictJSONResponse
+from app.api.responses import StrictJSONResponse, json_pieces_response
 from app.api.routing import StrictJSONRoute
 from app.api.schemas import (
     ERROR_RESPONSES,
@@ -136,16 +135,7 @@ async def get_metrics(
 async def get_weights(run_id: str, manager: Manager) -> Response:
     # Read and encoded off the event loop; a 5M-parameter net is ~100 MB of JSON, sent in
     # pieces so that no copy of the whole is made on the loop.
-    parts = await manager.weights_json(run_id)
-
-    async def pieces() -> AsyncIterator[bytes]:
-        for part in parts:
-            yield part
-
-    length = str(sum(len(part) for part in parts))
-    return StreamingResponse(
-        pieces(), media_type="application/json", headers={"content-length": length}
-    )
+    return json_pieces_response(await manager.weights_json(run_id))
 
 
 @router.get("/{run_id}/data", response_model=RunData, responses=_errors(404))
