@@ -41,7 +41,6 @@ from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live, new_owner
 from app.runs.models import (
     LIVE_FIELDS,
     MAX_EPOCHS,
-    MAX_PREDICT_ROWS,
     MAX_STEP_EPOCHS,
     ProblemError,
     RunCreate,
@@ -119,7 +118,7 @@ class RunManager:
         asyncio.get_running_loop().run_in_executor(None, warm_forkserver)
         self._adopt_stored_runs(startup=True)
         self._spawn(self._renew_leases(), "lease-renewer")
-        self._spawn(self._sweep_weights(), "weights-sweep")
+        self._spawn(self.weights_cache.sweep(WEIGHTS_SWEEP_EVERY), "weights-sweep")
 
     def _leased_elsewhere(self, run_id: str) -> bool:
         lease = self.store.lease(run_id)
@@ -154,13 +153,6 @@ class RunManager:
                 self._write_later(
                     self.store.renew_leases, str(self.owner), time.time() + LEASE_SECONDS
                 )
-
-    async def _sweep_weights(self) -> None:
-        """Runs whose last viewer left become idle without a call here: drop their
-        weights within a few seconds when the cache is over budget."""
-        while True:
-            await asyncio.sleep(WEIGHTS_SWEEP_EVERY)
-            self.weights_cache.trim()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -279,33 +271,17 @@ class RunManager:
         """Outputs (n, n_out) of the latest weights for inputs (n, n_in), on the caller's
         thread (the API uses `predict_json`)."""
         run = self._get(run_id)
-        x = self._predict_inputs(run, inputs)
+        x = reads.checked_inputs(inputs, self._view(run).n_inputs)
         params, _ = self._params(run)
         return reads.predict(network_of(run), params, x, run.config.get("features"), run.task)
 
     async def predict_json(self, run_id: str, inputs: Any) -> bytes:
         """`predict()` as JSON bytes, computed off the event loop (a job)."""
         run = self._get(run_id)
-        x = self._predict_inputs(run, inputs)
+        x = reads.checked_inputs(inputs, self._view(run).n_inputs)
         params, _ = await self._load_params(run)
         net, features = network_of(run), run.config.get("features")
         return await self.jobs.run(reads.predict_json, net, params, x, features, run.task)
-
-    def _predict_inputs(self, run: Run, inputs: Any) -> np.ndarray:
-        try:
-            x = np.asarray(inputs, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ProblemError(422, "inputs must be rows of numbers", "inputs") from None
-        n_in = self._view(run).n_inputs
-        if x.ndim != 2 or x.shape[1] != n_in:
-            raise ProblemError(
-                422, f"inputs must be rows of {n_in} numbers, got shape {list(x.shape)}", "inputs"
-            )
-        if not 1 <= x.shape[0] <= MAX_PREDICT_ROWS:
-            raise ProblemError(422, f"inputs must have 1-{MAX_PREDICT_ROWS} rows", "inputs")
-        if not np.isfinite(x).all():
-            raise ProblemError(422, "every input must be a finite number", "inputs")
-        return x
 
     async def inspect(
         self, run_id: str, batch: int = 0, sample: int = 0, *, limit: int = 64

@@ -18,6 +18,7 @@ from app.nn.datasets import Dataset, dataset_to_json
 from app.nn.features import feature_matrix
 from app.nn.network import MLP
 from app.runs.broadcast import finite_list
+from app.runs.models import MAX_PREDICT_ROWS, ProblemError
 
 CHUNK = 1 << 13  # numbers per orjson call (~0.3 ms holding the GIL)
 PIECE = 1 << 20  # bytes per piece of a response sent piece by piece
@@ -87,6 +88,23 @@ def encode_weights(
 def encode_data(data: Dataset) -> bytes:
     """API.md `GET /data`."""
     return orjson.dumps(dataset_to_json(data), option=_NUMPY)
+
+
+def checked_inputs(inputs: Any, n_in: int) -> np.ndarray:
+    """Predict inputs as an (n, n_in) float64 array; 422 (field `inputs`) otherwise."""
+    try:
+        x = np.asarray(inputs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ProblemError(422, "inputs must be rows of numbers", "inputs") from None
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ProblemError(
+            422, f"inputs must be rows of {n_in} numbers, got shape {list(x.shape)}", "inputs"
+        )
+    if not 1 <= x.shape[0] <= MAX_PREDICT_ROWS:
+        raise ProblemError(422, f"inputs must have 1-{MAX_PREDICT_ROWS} rows", "inputs")
+    if not np.isfinite(x).all():
+        raise ProblemError(422, "every input must be a finite number", "inputs")
+    return x
 
 
 def predict(

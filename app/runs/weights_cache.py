@@ -17,6 +17,7 @@ may have become idle, `forget` when a run goes.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,6 +99,13 @@ class WeightsCache:
             self._release(run)
             self.forget(run)
             self.evictions += 1
+
+    async def sweep(self, every: float) -> None:
+        """Runs whose last viewer left become idle without a call here: drop their
+        weights within `every` seconds when the cache is over budget (a task)."""
+        while True:
+            await asyncio.sleep(every)
+            self.trim()
 
     def stats(self) -> CacheStats:
         pinned = [rid for rid, run in self._runs.items() if is_pinned(run)]
