@@ -379,6 +379,7 @@ class RunManager:
             custom,
         )
         self._runs[run.id] = run
+        self.weights_cache.touch(run)  # its creation weights (prepare_run drew them)
 
     async def start(self, run_id: str) -> RunView:
         """Start or continue (from the latest checkpoint) → `running`."""
