@@ -1,21 +1,38 @@
 # Two commands do everything: `make run` and `make test`.
 # Each target is idempotent: the venv and node_modules are rebuilt only when
-# pyproject.toml or package-lock.json change.
+# pyproject.toml, requirements.lock or package-lock.json change.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Pinned versions with hashes of every dependency (the test extra included): `make lock`
+# writes it from pyproject.toml. requirements-runtime.lock (no extras) is the Dockerfile's.
+LOCK := requirements.lock
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-e2e lint format bench fuzz clean
+.PHONY: install run test test-unit test-e2e lint format bench fuzz lock clean
 
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The editable install needs node_modules first: the wheel's force-include names its files.
+$(VENV)/.installed: pyproject.toml $(wildcard $(LOCK)) node_modules/.installed
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	if [ -f $(LOCK) ]; then \
+		$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK) \
+		&& $(BIN)/python -m pip install --quiet --no-deps -e . ; \
+	else \
+		$(BIN)/python -m pip install --quiet -e '.[test]' ; \
+	fi
 	touch $@
+
+# Re-pin after changing a dependency in pyproject.toml (needs the network; commit both files).
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --no-emit-package pip --custom-compile-command "make lock"
+lock: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(UV_COMPILE) --extra test --upgrade -o $(LOCK)
+	$(UV_COMPILE) -c $(LOCK) -o requirements-runtime.lock
 
 node_modules/.installed: package.json package-lock.json
 	SCARF_ANALYTICS=false npm ci --no-audit --no-fund

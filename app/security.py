@@ -10,18 +10,35 @@ authenticated by the cookie that changes state must also carry a header a
 cross-site form cannot send (htmx sends ``HX-Request``) and, when the browser
 names an Origin, the server's own: that is the CSRF protection, on top of
 SameSite=Strict.
+
+Watch-only keys (app.viewer_keys): a request with neither carries ``?key=``. The key
+opens GET of its own run's watch page, stream and read-only API while the run exists
+(401 otherwise: a wrong key, or its run deleted); any other request with a key gets
+403. A key never changes state: only GET is let through.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from app.asgi import ASGIApp, Message, Receive, Scope, Send, request_headers, send_bytes, send_json
+from app.asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    request_headers,
+    send_bytes,
+    send_html,
+    send_json,
+)
 from app.config import Settings
 from app.guard import RequestGuardMiddleware, allowed_host_names, same_origin
 from app.login import (
@@ -36,6 +53,8 @@ from app.login import (
     send_login_page,
     session_cookie,
 )
+from app.runs.errors import ProblemError
+from app.viewer_keys import key_matches, watched_run
 
 __all__ = ["SESSION_COOKIE", "install_security", "session_value"]
 logger = logging.getLogger("backprop_live.security")
@@ -133,12 +152,18 @@ class TokenAuthMiddleware:
     """Requires the bearer token (or the session cookie) outside the public paths."""
 
     def __init__(
-        self, app: ASGIApp, token: str, limiter: LoginLimiter, body_timeout: float = 30.0
+        self,
+        app: ASGIApp,
+        token: str,
+        limiter: LoginLimiter,
+        body_timeout: float = 30.0,
+        run_exists: Callable[[str], bool] = lambda run_id: False,
     ) -> None:
         if not token:
             raise ValueError("token must be a non-empty string")
         self.app = app
         self.token = token
+        self.run_exists = run_exists
         self.session = session_value(token)
         self.limiter = limiter
         self.body_timeout = body_timeout
@@ -185,6 +210,10 @@ class TokenAuthMiddleware:
             scope.setdefault("state", {})["signed_in"] = True
             await self.app(scope, receive, send)
             return
+        key = _query_key(scope)
+        if key is not None:
+            await self._watch(scope, receive, send, key)
+            return
         if path.startswith("/api/") or path == "/api":
             await send_json(
                 send,
@@ -197,6 +226,17 @@ class TokenAuthMiddleware:
         target = f"{path}?{query}" if query else path
         location = "/login?next=" + quote(target, safe="")
         await send_bytes(send, 303, b"", [(b"location", location.encode("latin-1"))])
+
+    async def _watch(self, scope: Scope, receive: Receive, send: Send, key: str) -> None:
+        """A request with a watch-only key and neither token nor cookie."""
+        path: str = scope["path"]
+        run_id = watched_run(scope["method"], path)
+        if run_id is None:
+            await _refuse_key(send, path, 403, KEY_SCOPE_DETAIL)
+        elif not key_matches(self.token, run_id, key) or not self.run_exists(run_id):
+            await _refuse_key(send, path, 401, KEY_INVALID_DETAIL)
+        else:
+            await self.app(scope, receive, send)
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = client_address(scope)
@@ -220,6 +260,46 @@ class TokenAuthMiddleware:
         await redirect(send, target, session_cookie(self.session, secure=secure))
 
 
+KEY_SCOPE_DETAIL = (
+    "a watch-only key opens only GET of its own run's watch page, stream and "
+    "read-only API; everything else needs the access token"
+)
+KEY_INVALID_DETAIL = (
+    "this watch-only key does not open this run: the key is wrong, or the run was "
+    "deleted, or the server's token changed (ask for a new link)"
+)
+WATCH_REFUSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Link not valid · Backprop Live</title><link rel="stylesheet" href="/static/app.css">
+</head><body><main class="page"><section class="card watch-refused">
+<h1>This watch link does not work</h1><p>{detail}.</p></section></main></body></html>"""
+
+
+def _query_key(scope: Scope) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get("key")
+    return values[-1] if values else None
+
+
+async def _refuse_key(send: Send, path: str, status: int, detail: str) -> None:
+    if path.startswith("/watch/"):
+        page = WATCH_REFUSED_PAGE.format(detail=detail[:1].upper() + detail[1:])
+        await send_html(send, status, page.encode())
+    else:
+        await send_json(send, status, json.dumps({"detail": detail}).encode())
+
+
+def _run_exists(app: Any, run_id: str) -> bool:
+    manager = getattr(app.state, "manager", None)
+    if manager is None:  # not started (or shutting down)
+        return False
+    try:
+        manager.get(run_id)
+    except ProblemError:
+        return False
+    return True
+
+
 def install_security(app: Any, settings: Settings) -> None:
     """Adds the middleware. Outermost first: the headers (so that even a 400 or 401
     carries them, and an unhandled error becomes JSON), the Host and cross-site
@@ -232,6 +312,7 @@ def install_security(app: Any, settings: Settings) -> None:
             token=settings.token,
             limiter=limiter,
             body_timeout=settings.body_timeout,
+            run_exists=lambda run_id: _run_exists(app, run_id),
         )
     app.add_middleware(
         RequestGuardMiddleware,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from app.api import datasets, diagnostics, editing, events, health, inspect, runs
+from app.api import datasets, diagnostics, editing, events, health, inspect, runs, viewer
 from app.api.errors import install_error_handlers
 from app.api.limits import (
     BodyGate,
@@ -20,6 +20,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     api = APIRouter(prefix="/api")
     api.include_router(runs.router)
     api.include_router(editing.router)
+    api.include_router(viewer.router)  # watch-only links (classroom)
     api.include_router(inspect.router)
     api.include_router(events.router)
     api.include_router(datasets.router)

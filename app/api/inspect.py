@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api.deps import Manager
 from app.api.responses import StrictJSONResponse
 from app.api.routing import StrictJSONRoute
-from app.api.schemas import ERROR_RESPONSES
+from app.api.schemas import ERROR_RESPONSES, Weights
+from app.runs.inspecting import apply_step
 
 router = APIRouter(prefix="/runs", tags=["runs"], route_class=StrictJSONRoute)
 
@@ -41,9 +42,11 @@ class InspectLayer(BaseModel):
         description="dE/dW = Σ_rows delta a_prevᵀ (the batch mean), (n_out, n_in)"
     )
     penalty_w: Rows | None = Field(description="l2·W + l1·sign(W), null when l1 = l2 = 0")
-    weights_after: Rows = Field(description="W − learning_rate·(nabla_w + penalty_w): plain SGD")
+    update_w: Rows = Field(description="ΔW = −learning_rate·(nabla_w + penalty_w), (n_out, n_in)")
+    weights_after: Rows = Field(description="W + ΔW: the plain SGD step")
     biases: Vector | None
     nabla_b: Vector | None = Field(description="dE/db = Σ_rows delta")
+    update_b: Vector | None = Field(description="Δb = −learning_rate·nabla_b")
     biases_after: Vector | None
 
 
@@ -59,6 +62,20 @@ class InspectSample(BaseModel):
     x: Vector
     y: Vector = Field(description="dense target (one-hot, or the 0/1 label)")
     layers: list[InspectSampleLayer]
+
+
+class CheckedWeight(BaseModel):
+    """One weight of the gradient check (API.md v1.1)."""
+
+    layer: int = Field(description="1-based layer")
+    row: int = Field(description="0-based row of that layer's W")
+    col: int = Field(description="0-based column of that layer's W")
+    backprop: float | None = Field(description="the chain rule's ∂E/∂W, in float64")
+    numerical: float | None = Field(
+        description="(E(w+h) − E(w−h))/2h of the batch-mean loss (no l1/l2), float64, "
+        "h = 1e-6·max(1, |w|)"
+    )
+    relative_error: float | None = Field(description="|g − n| / max(|g|, |n|, 1e-12)")
 
 
 class Inspection(BaseModel):
@@ -86,7 +103,19 @@ class Inspection(BaseModel):
     inputs: Rows
     targets: Rows
     layers: list[InspectLayer]
+    error_propagation: str = Field(
+        description="the run's method; with weights_only its update differs from these gradients"
+    )
+    gradient_check: list[CheckedWeight] = Field(
+        description="per layer, up to 8 weights with the largest |∂E/∂W| first"
+    )
     sample: InspectSample
+
+
+class ApplyStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch: int = Field(0, ge=0, description="batch index, 0-based (as in GET …/inspect)")
 
 
 @router.get(
@@ -111,4 +140,22 @@ async def inspect_step(
     sample: Annotated[int, Query(ge=0, description="row inside the batch, 0-based")] = 0,
 ) -> Response:
     result: dict[str, Any] = await manager.inspect(run_id, batch, sample)
+    return StrictJSONResponse(result)
+
+
+@router.post(
+    "/{run_id}/inspect/apply",
+    response_model=Weights,
+    responses={code: ERROR_RESPONSES[code] for code in (404, 409, 422)},
+    summary="Take the inspector's plain-SGD step on one batch (an extra route)",
+    description=(
+        "Replaces the weights with `weights_after` of `GET …/inspect?batch=B` computed in "
+        "full (no 64-unit cut): W − lr·(∇W + l2·W + l1·sign(W)), b − lr·∇b on the whole "
+        "batch, in the run's dtype, whatever optimizer the run uses. Same rules as "
+        "`PUT /weights`: 409 while running; epoch, metrics and optimizer state stay. "
+        "Returns the new `/weights` body. 422 names `batch` when out of range."
+    ),
+)
+async def apply_inspected_step(run_id: str, manager: Manager, body: ApplyStep) -> Response:
+    result: dict[str, Any] = await apply_step(manager, run_id, body.batch)
     return StrictJSONResponse(result)

@@ -51,6 +51,7 @@ class Metrics(BaseModel):
     test_loss: list[float | None]
     train_accuracy: list[float | None]
     test_accuracy: list[float | None]
+    learning_rate: list[float | None] = Field(description="the rate each epoch trained with")
 
 
 class Layer(BaseModel):

@@ -19,10 +19,11 @@ The interface is docs/INTERNALS.md "app.nn"; the details it leaves open:
   ``diverged=True`` and the non-finite losses.
 - ``TrainerState``: ``arrays`` = {"params", "optimizer.<name>.<i>"...};
   ``meta`` is JSON-safe (the PCG64 state's 128-bit ints are strings).
-- ``Trainer.inspect_step(i)`` returns JSON-ready lists (batch i of the
-  unshuffled training set; nothing is updated).
 - ``descent.gradient_descent_1d(fn_name, x0, lr, steps)``: the article's 1-D example.
 - ``features``: TF Playground's input features of a 2-D input (``with_features``).
 - ``Trainer(error_propagation="weights_only")``: the article's shortcut, compiled in
   ``kernel.weights_only_backward_ops``; ``Trainer.set_penalties`` changes l1/l2 live.
+- ``activations``: the one home of each activation's math, the compiled trainer's op
+  lists included (``Activation.ops``/``dops``, which ``kernel.py`` binds).
+- ``schedules.scheduled_rate``: the learning-rate schedules' closed forms.
 """

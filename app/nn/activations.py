@@ -1,18 +1,24 @@
-"""Activation functions: a name -> (f, f') registry, numerically stable.
+"""Activation functions: a name -> (f, f') registry, numerically stable; the one home
+of each activation's math, in every form the code needs it.
 
 Every function works on a batch ``z`` of shape (n, units) and returns an array
 of the same shape. ``f(z, out)`` may write into ``out``; ``df(z, a)`` gets the
 pre-activation ``z`` and the activation ``a = f(z)`` (whichever is cheaper to
 use) and returns f'(z) elementwise. ``mul_df(z, a, delta, tmp)`` multiplies
-``delta`` in place by f'(z) — the trainer's allocation-free backward pass —
-using ``tmp`` (same shape) as scratch.
+``delta`` in place by f'(z), using ``tmp`` (same shape) as scratch.
+
+The compiled trainer (``kernel.py``) takes the same math as op lists bound to
+preallocated buffers: ``ops(z, tmp, c)`` computes z <- f(z) in place, and
+``dops(a, src, dst, tmp, c)`` computes dst <- src · f'(z) from a = f(z) (relu and
+leaky_relu read f'(z) from ``tmp``, where ``ops`` left it). ``c`` holds 0-d
+constants in the network's dtype.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,11 +28,26 @@ Array = NDArray[np.floating]
 LEAKY_SLOPE = 0.01
 
 
+Op = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+class KernelConsts(Protocol):
+    """0-d arrays in the network's dtype (``kernel.Consts``)."""
+
+    zero: Array
+    half: Array
+    one: Array
+    slope: Array
+    one_minus_slope: Array
+
+
 class Activation(NamedTuple):
     name: str
     f: Callable[[Array, Array | None], Array]
     df: Callable[[Array, Array], Array]
     mul_df: Callable[[Array, Array, Array, Array], None]
+    ops: Callable[[Array, Array, KernelConsts], list[Op]]
+    dops: Callable[[Array, Array, Array, Array, KernelConsts], list[Op]]
 
 
 def _out(z: Array, out: Array | None) -> Array:
@@ -53,6 +74,23 @@ def _sigmoid_mul_df(z: Array, a: Array, delta: Array, tmp: Array) -> None:
     delta *= tmp
 
 
+def _sigmoid_ops(z: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    return [
+        (np.multiply, (z, c.half, z)),
+        (np.tanh, (z, z)),
+        (np.multiply, (z, c.half, z)),
+        (np.add, (z, c.half, z)),
+    ]
+
+
+def _sigmoid_dops(a: Array, src: Array, dst: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    return [
+        (np.subtract, (c.one, a, tmp)),
+        (np.multiply, (tmp, a, tmp)),
+        (np.multiply, (src, tmp, dst)),
+    ]
+
+
 def tanh(z: Array, out: Array | None = None) -> Array:
     return np.tanh(z, out=_out(z, out))
 
@@ -67,6 +105,18 @@ def _tanh_mul_df(z: Array, a: Array, delta: Array, tmp: Array) -> None:
     delta *= tmp
 
 
+def _tanh_ops(z: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    return [(np.tanh, (z, z))]
+
+
+def _tanh_dops(a: Array, src: Array, dst: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    return [
+        (np.square, (a, tmp)),
+        (np.subtract, (c.one, tmp, tmp)),
+        (np.multiply, (src, tmp, dst)),
+    ]
+
+
 def relu(z: Array, out: Array | None = None) -> Array:
     return np.maximum(z, 0.0, out=_out(z, out))
 
@@ -78,6 +128,17 @@ def _relu_df(z: Array, a: Array) -> Array:
 def _relu_mul_df(z: Array, a: Array, delta: Array, tmp: Array) -> None:
     np.greater(z, 0.0, out=tmp)
     delta *= tmp
+
+
+# In the kernel, relu and leaky_relu multiply z by their derivative, which they leave in
+# tmp for the backward pass (np.maximum and np.sign are 2-3x slower than these ufuncs).
+def _relu_ops(z: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    return [(np.greater, (z, c.zero, tmp)), (np.multiply, (z, tmp, z))]
+
+
+def _mask_dops(a: Array, src: Array, dst: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    """relu and leaky_relu: f'(z) is still in tmp from the forward pass."""
+    return [(np.multiply, (src, tmp, dst))]
 
 
 def leaky_relu(z: Array, out: Array | None = None) -> Array:
@@ -103,6 +164,15 @@ def _leaky_relu_mul_df(z: Array, a: Array, delta: Array, tmp: Array) -> None:
     delta *= tmp
 
 
+def _leaky_relu_ops(z: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    return [
+        (np.greater, (z, c.zero, tmp)),
+        (np.multiply, (tmp, c.one_minus_slope, tmp)),
+        (np.add, (tmp, c.slope, tmp)),
+        (np.multiply, (z, tmp, z)),
+    ]
+
+
 def linear(z: Array, out: Array | None = None) -> Array:
     if out is None:
         return z.copy()
@@ -117,6 +187,14 @@ def _linear_df(z: Array, a: Array) -> Array:
 
 def _linear_mul_df(z: Array, a: Array, delta: Array, tmp: Array) -> None:
     return None
+
+
+def _linear_ops(z: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    return []
+
+
+def _linear_dops(a: Array, src: Array, dst: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    return [] if src is dst else [(np.copyto, (dst, src))]
 
 
 def softmax(z: Array, out: Array | None = None) -> Array:
@@ -142,18 +220,55 @@ def _softmax_mul_df(z: Array, a: Array, delta: Array, tmp: Array) -> None:
     delta *= a
 
 
+def _softmax_ops(z: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    """Feature-major: z is (n_classes, B); each column is normalised."""
+    col = np.empty((1, z.shape[1]), dtype=z.dtype)
+    ones = np.ones(z.shape[0], dtype=z.dtype)
+    return [
+        (np.maximum.reduce, (z, 0, None, col, True)),
+        (np.subtract, (z, col, z)),
+        (np.exp, (z, z)),
+        (np.matmul, (ones, z, col[0])),  # column sums: a matmul beats add.reduce
+        (np.divide, (z, col, z)),
+    ]
+
+
+def _softmax_dops(a: Array, src: Array, dst: Array, tmp: Array, c: KernelConsts) -> list[Op]:
+    """J^T delta, J = diag(a) - a a^T, per column: a * (delta - <delta, a>), in place."""
+    if src is not dst:
+        raise ValueError("softmax's Jacobian is applied in place (src must be dst)")
+    dot = np.empty((1, a.shape[1]), dtype=a.dtype)
+    return [
+        (np.multiply, (src, a, tmp)),
+        (np.add.reduce, (tmp, 0, None, dot, True)),
+        (np.subtract, (src, dot, src)),
+        (np.multiply, (src, a, src)),
+    ]
+
+
 ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(
     {
-        "sigmoid": Activation("sigmoid", sigmoid, _sigmoid_df, _sigmoid_mul_df),
-        "tanh": Activation("tanh", tanh, _tanh_df, _tanh_mul_df),
-        "relu": Activation("relu", relu, _relu_df, _relu_mul_df),
-        "leaky_relu": Activation("leaky_relu", leaky_relu, _leaky_relu_df, _leaky_relu_mul_df),
-        "linear": Activation("linear", linear, _linear_df, _linear_mul_df),
+        "sigmoid": Activation(
+            "sigmoid", sigmoid, _sigmoid_df, _sigmoid_mul_df, _sigmoid_ops, _sigmoid_dops
+        ),
+        "tanh": Activation("tanh", tanh, _tanh_df, _tanh_mul_df, _tanh_ops, _tanh_dops),
+        "relu": Activation("relu", relu, _relu_df, _relu_mul_df, _relu_ops, _mask_dops),
+        "leaky_relu": Activation(
+            "leaky_relu",
+            leaky_relu,
+            _leaky_relu_df,
+            _leaky_relu_mul_df,
+            _leaky_relu_ops,
+            _mask_dops,
+        ),
+        "linear": Activation(
+            "linear", linear, _linear_df, _linear_mul_df, _linear_ops, _linear_dops
+        ),
     }
 )
 """Hidden-layer activations."""
 
-SOFTMAX = Activation("softmax", softmax, _softmax_df, _softmax_mul_df)
+SOFTMAX = Activation("softmax", softmax, _softmax_df, _softmax_mul_df, _softmax_ops, _softmax_dops)
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
 

@@ -28,17 +28,16 @@ Tricks, each exact up to rounding:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from app.nn.activations import LEAKY_SLOPE
+from app.nn.activations import ACTIVATIONS, LEAKY_SLOPE, Op, get_activation
 
 Array = NDArray[np.floating]
-Op = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def run(ops: Sequence[Op]) -> None:
@@ -70,75 +69,21 @@ class Consts:
 
 
 def activation_ops(name: str, z: Array, tmp: Array, c: Consts) -> list[Op]:
-    """z <- f(z) in place (tmp: scratch of z's shape). Output ones include softmax,
-    which normalises each column (z is (n_classes, B))."""
-    if name == "sigmoid":  # (1 + tanh(z/2)) / 2: no overflow for very negative z
-        return [
-            (np.multiply, (z, c.half, z)),
-            (np.tanh, (z, z)),
-            (np.multiply, (z, c.half, z)),
-            (np.add, (z, c.half, z)),
-        ]
-    if name == "tanh":
-        return [(np.tanh, (z, z))]
-    # relu and leaky_relu multiply z by their derivative, which they leave in tmp for
-    # the backward pass (np.maximum and np.sign are 2-3x slower than these ufuncs).
-    if name == "relu":
-        return [(np.greater, (z, c.zero, tmp)), (np.multiply, (z, tmp, z))]
-    if name == "leaky_relu":
-        return [
-            (np.greater, (z, c.zero, tmp)),
-            (np.multiply, (tmp, c.one_minus_slope, tmp)),
-            (np.add, (tmp, c.slope, tmp)),
-            (np.multiply, (z, tmp, z)),
-        ]
-    if name == "linear":
-        return []
-    if name == "softmax":
-        col = np.empty((1, z.shape[1]), dtype=z.dtype)
-        ones = np.ones(z.shape[0], dtype=z.dtype)
-        return [
-            (np.maximum.reduce, (z, 0, None, col, True)),
-            (np.subtract, (z, col, z)),
-            (np.exp, (z, z)),
-            (np.matmul, (ones, z, col[0])),  # column sums: a matmul beats add.reduce
-            (np.divide, (z, col, z)),
-        ]
-    raise ValueError(f"unknown activation {name!r}")
+    """z <- f(z) in place (tmp: scratch of z's shape), as the activation registry
+    compiles it. Output ones include softmax, which normalises each column."""
+    return get_activation(name).ops(z, tmp, c)
 
 
 def mul_derivative_ops(name: str, a: Array, delta: Array, tmp: Array, c: Consts) -> list[Op]:
-    """delta <- delta · f'(z), from the activation a = f(z) (relu, leaky_relu: from tmp)."""
-    if name == "softmax":  # J^T delta, J = diag(a) - a a^T:  a * (delta - <delta, a>)
-        dot = np.empty((1, a.shape[1]), dtype=a.dtype)
-        return [
-            (np.multiply, (delta, a, tmp)),
-            (np.add.reduce, (tmp, 0, None, dot, True)),
-            (np.subtract, (delta, dot, delta)),
-            (np.multiply, (delta, a, delta)),
-        ]
-    return derivative_ops(name, a, delta, delta, tmp, c)
+    """delta <- delta · f'(z), from the activation a = f(z) (softmax: its Jacobian)."""
+    return get_activation(name).dops(a, delta, delta, tmp, c)
 
 
 def derivative_ops(name: str, a: Array, src: Array, dst: Array, tmp: Array, c: Consts) -> list[Op]:
     """dst <- src · f'(z) for an element-wise f (dst may be src), from a = f(z) as above."""
-    if name == "sigmoid":
-        return [
-            (np.subtract, (c.one, a, tmp)),
-            (np.multiply, (tmp, a, tmp)),
-            (np.multiply, (src, tmp, dst)),
-        ]
-    if name == "tanh":
-        return [
-            (np.square, (a, tmp)),
-            (np.subtract, (c.one, tmp, tmp)),
-            (np.multiply, (src, tmp, dst)),
-        ]
-    if name in ("relu", "leaky_relu"):  # f'(z) is still in tmp from the forward pass
-        return [(np.multiply, (src, tmp, dst))]
-    if name == "linear":
-        return [] if src is dst else [(np.copyto, (dst, src))]
-    raise ValueError(f"unknown element-wise activation {name!r}")
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown element-wise activation {name!r}")
+    return ACTIVATIONS[name].dops(a, src, dst, tmp, c)
 
 
 @dataclass

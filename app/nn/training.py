@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from app.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from app.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, Op
 from app.nn.datasets import Dataset
-from app.nn.kernel import Buffers, Consts, Layers, Op, forward_ops, make_buffers, run, step_ops
+from app.nn.kernel import Buffers, Consts, Layers, forward_ops, make_buffers, run, step_ops
 from app.nn.losses import LOG_CLAMP, LOSSES, fused_delta, loss_value
 from app.nn.network import MLP, error_propagation_problem, param_views
 from app.nn.optimizers import StateValue, make_optimizer
@@ -632,40 +632,3 @@ class Trainer:
         self.learning_rate = float(meta["learning_rate"])
         norms = meta.get("grad_norms") or self._last_grad_norms
         self._last_grad_norms = [math.nan if g is None else float(g) for g in norms]
-
-    def inspect_step(self, batch_index: int = 0) -> dict[str, Any]:
-        """One backprop step's numbers for batch ``batch_index`` of the unshuffled training set.
-
-        Nothing is updated. JSON-ready lists: inputs (B, n_in), targets (B, n_out),
-        zs[l] / activations[l+1] / deltas[l] (B, n_l), activations[0] = inputs,
-        nabla_w[l] (n_out, n_in) and nabla_b[l] (n_out,) of the batch-mean loss,
-        penalty_w[l] the l1/l2 terms added to nabla_w before the optimizer step.
-        With ``weights_only`` the deltas and nablas are the shortcut's (MLP.backward).
-        """
-        n = self.data.n_train
-        size = n if self.batch_size is None else min(self.batch_size, n)
-        n_batches = -(-n // size)
-        if not 0 <= batch_index < n_batches:
-            raise ValueError(f"batch_index must be in [0, {n_batches}), got {batch_index}")
-        sl = slice(batch_index * size, (batch_index + 1) * size)
-        with np.errstate(all="ignore"):
-            g = self.network.backward(
-                self._x_train[sl], self._y_train[sl], self.loss, self.error_propagation
-            )
-            penalty = [self.l2 * w + self.l1 * np.sign(w) for w in self.network.weights]
-        return {
-            "epoch": self.epoch,
-            "batch_index": batch_index,
-            "n_batches": n_batches,
-            "batch_size": int(self._x_train[sl].shape[0]),
-            "learning_rate": self.learning_rate,
-            "loss": g.loss,
-            "inputs": self._x_train[sl].tolist(),
-            "targets": self._y_train[sl].tolist(),
-            "zs": [z.tolist() for z in g.zs],
-            "activations": [a.tolist() for a in g.activations],
-            "deltas": [d.tolist() for d in g.deltas],
-            "nabla_w": [w.tolist() for w in g.nabla_w],
-            "nabla_b": None if g.nabla_b is None else [b.tolist() for b in g.nabla_b],
-            "penalty_w": [p.tolist() for p in penalty],
-        }

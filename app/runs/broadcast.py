@@ -25,7 +25,7 @@ from app.runs.models import RunStatus, RunView
 from app.storage.store import MetricRow
 
 LARGE_NET_PARAMS = 100_000  # API.md: above this, frames may carry `layers` less often
-_SCALAR_COLUMNS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+_SCALAR_COLUMNS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "learning_rate")
 _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
 LayersLoader = Callable[[], tuple[list[np.ndarray], list[np.ndarray] | None, int]]
 
@@ -105,7 +105,10 @@ class MetricsHistory:
         self._epoch[i : i + k] = epochs
         # None becomes NaN in a float array
         scalars = np.array(
-            [(r.train_loss, r.test_loss, r.train_accuracy, r.test_accuracy) for r in rows],
+            [
+                (r.train_loss, r.test_loss, r.train_accuracy, r.test_accuracy, r.learning_rate)
+                for r in rows
+            ],
             dtype=np.float64,
         )
         for j, column in enumerate(self._values):
@@ -144,14 +147,15 @@ class MetricsHistory:
     def rows(self, since: int = 0) -> list[MetricRow]:
         cols = self.slice(since)
         return [
-            MetricRow(e, a, b, c, d, g)
-            for e, a, b, c, d, g in zip(
+            MetricRow(e, a, b, c, d, g, r)
+            for e, a, b, c, d, g, r in zip(
                 cols["epoch"],
                 cols["train_loss"],
                 cols["test_loss"],
                 cols["train_accuracy"],
                 cols["test_accuracy"],
                 cols["grad_norms"],
+                cols["learning_rate"],
                 strict=True,
             )
         ]

@@ -16,6 +16,9 @@ import uuid
 from dataclasses import dataclass
 
 LEASE_SECONDS = 15.0  # a lease lapses this long after its last renewal
+# One name for every lease this process takes: a manager made again in the same process
+# (a restart in tests) owns what the one before it held. Immutable, set at import.
+_PROCESS_TOKEN = uuid.uuid4().hex[:8]
 RENEW_EVERY = LEASE_SECONDS / 3
 
 
@@ -42,7 +45,8 @@ class Owner:
 
 
 def new_owner() -> Owner:
-    return Owner(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
+    """This process as a lease owner (the same for every manager it makes)."""
+    return Owner(socket.gethostname(), os.getpid(), _PROCESS_TOKEN)
 
 
 def _process_exists(pid: int) -> bool:

@@ -47,6 +47,7 @@ from app.runs.models import (
     RunPatch,
     RunStatus,
     RunView,
+    filled_schedule,
 )
 from app.runs.processes import (
     EOF,
@@ -60,9 +61,9 @@ from app.runs.processes import (
 )
 from app.runs.record import (
     METRIC_KEYS,
-    PARAMS_ONLY,
     Run,
     flat_params,
+    initial_checkpoint,
     initial_params,
     last_metrics_of,
     network_of,
@@ -77,7 +78,7 @@ from app.runs.step_inspector import StepInputs, inspect_step
 from app.runs.weights_cache import WeightsCache
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
-from app.storage.store import Checkpoint, MetricRow, Store
+from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -284,27 +285,27 @@ class RunManager:
         return await self.jobs.run(reads.predict_json, net, params, x, features, run.task)
 
     async def inspect(
-        self, run_id: str, batch: int = 0, sample: int = 0, *, limit: int = 64
+        self, run_id: str, batch: int = 0, sample: int = 0, *, limit: int = 64, check: bool = True
     ) -> dict[str, Any]:
         """One plain-SGD step's numbers on batch ``batch`` of the unshuffled training set
         (see `app.runs.step_inspector.inspect_step`), from one snapshot of the weights taken at
-        the call (also while training), computed off the event loop."""
+        the call (also while training), computed off the event loop as a job. ``check=False``
+        leaves `gradient_check` empty (it costs a few forward passes of the batch per layer)."""
+        await self._load_params(self._get(run_id))  # read off the loop; step_inputs finds them
+        inputs = self.step_inputs(run_id)
+        return await self.jobs.run(inspect_step, inputs, batch, sample, limit, check)
+
+    def step_inputs(self, run_id: str) -> StepInputs:
+        """The inspector's inputs: one snapshot of the run's weights (never mutated), its
+        config and custom data (`app.runs.inspecting` applies a step with it)."""
         run = self._get(run_id)
-        params, epoch = await self._load_params(run)  # never mutated: a consistent snapshot
+        params, epoch = self._params(run)  # never mutated: a consistent snapshot
         config = {**run.config, "dataset": dict(run.config["dataset"])}
-        custom = None
-        if config["dataset"]["kind"] == "custom":
-            custom = await self.jobs.run(self.store.load_custom, run.id)
+        custom = self.store.load_custom(run.id) if config["dataset"]["kind"] == "custom" else None
         net = network_of(run)
         net.params[...] = params
         weights, biases = self._views(run, params)
-        return await self.jobs.run(
-            inspect_step,
-            StepInputs(net, weights, biases, config, custom, run.task, epoch),
-            batch,
-            sample,
-            limit,
-        )
+        return StepInputs(net, weights, biases, config, custom, run.task, epoch)
 
     def hub(self, run_id: str) -> RunHub:
         return self._hub(self._get(run_id))
@@ -377,6 +378,7 @@ class RunManager:
                 "updated_at": run.updated_at.isoformat(),
             },
             custom,
+            initial_checkpoint(run),
         )
         self._runs[run.id] = run
         self.weights_cache.touch(run)  # its creation weights (prepare_run drew them)
@@ -442,8 +444,8 @@ class RunManager:
             self._check_alive(run)
             if run.worker is not None:
                 await self._halt(run.worker, "stop")
-            params = await asyncio.to_thread(initial_params, run)
-            run.state = None
+            params = await asyncio.to_thread(self._start_params, run)
+            run.state = None  # the store keeps a run's own starting weights (initial_weights)
             self._set_params(run, params, 0)
             run.epoch, run.last, run.pending = 0, no_metrics(), []
             run.status, run.message, run.updated_at = RunStatus.created, None, utcnow()
@@ -462,6 +464,11 @@ class RunManager:
                 weights, biases = self._views(run, params)
                 run.hub.reset(self._view(run), weights, biases)
             return self._view(run)
+
+    def _start_params(self, run: Run) -> np.ndarray:
+        """The weights a reset goes back to: the run's own `initial_weights`, else its seed's."""
+        own = self.store.load_initial(run.id) if run.has_initial else None
+        return own.astype(run.config["dtype"]) if own is not None else initial_params(run)
 
     async def patch(self, run_id: str, body: RunPatch) -> RunView:
         """Change any field (API.md v1.1): live fields in place — forwarded to a running
@@ -482,6 +489,9 @@ class RunManager:
                 return self._view(run)
             # Stored first: a change the database refuses (503) changes nothing.
             config = {**run.config, **live}
+            config["lr_schedule"] = filled_schedule(config.get("lr_schedule"), config["epochs"])
+            if "lr_schedule" in live:
+                live["lr_schedule"] = config["lr_schedule"]
             status, message = run.status, run.message
             if status == RunStatus.completed and config["epochs"] > run.epoch:
                 status, message = RunStatus.stopped, None
@@ -516,12 +526,13 @@ class RunManager:
         was_running = run.worker is not None
         if was_running:
             self._check_not_closing()
-            await self._halt(run.worker, "stop")
+            await self._discard(run.worker)
         new = reshaped.run
         updated_at = utcnow()
         await self._db(
             self._reinitialise_stored,
             run,
+            initial_checkpoint(new),
             {
                 "name": new.config["name"],
                 "config": stored_config(new),
@@ -534,7 +545,7 @@ class RunManager:
             reshaped.custom,
         )
         run.config, run.layer_sizes, run.task = new.config, new.layer_sizes, new.task
-        run.n_params, run.state = new.n_params, None
+        run.n_params, run.has_initial, run.state = new.n_params, new.has_initial, None
         self._set_params(run, new.params, 0)
         run.epoch, run.last, run.pending = 0, no_metrics(), []
         run.status, run.message, run.updated_at = RunStatus.created, None, updated_at
@@ -751,10 +762,14 @@ class RunManager:
         return self.store.rewind_to_checkpoint(run.id, fields)
 
     def _reinitialise_stored(
-        self, run: Run, fields: dict[str, Any], custom: dict[str, np.ndarray] | None
+        self,
+        run: Run,
+        initial: Checkpoint | None,
+        fields: dict[str, Any],
+        custom: dict[str, np.ndarray] | None,
     ) -> None:
         run.write_backlog = []
-        self.store.reinitialise(run.id, fields, custom)
+        self.store.reinitialise(run.id, fields, custom, initial)
 
     def _clear_stored(self, run: Run, fields: dict[str, Any]) -> None:
         run.write_backlog = []
@@ -795,7 +810,7 @@ class RunManager:
         if run.config["dataset"]["kind"] == "custom":
             custom = await self._db(self.store.load_custom, run.id)
         state = run.state
-        if state is None:  # a big checkpoint takes a while to read (weights edited at epoch 0 too)
+        if state is None:  # a big checkpoint takes a while to read (epoch 0: starting weights)
             state = await self._db(self.store.load_checkpoint, run.id)
         if state is not None and state.epoch != run.epoch:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
@@ -884,6 +899,14 @@ class RunManager:
                 run.hub.set_layers(weights, biases, run.params_epoch)
             run.hub.rewind(epoch, self._view(run))
 
+    async def _discard(self, worker: Worker) -> None:
+        """End a worker whose work is thrown away (its run is re-made): killed at once
+        rather than asked to stop, since nothing it did is kept; returns once it is gone."""
+        worker.discarded = True
+        kill(worker.process)
+        if worker.done is not None:
+            await asyncio.shield(worker.done)
+
     async def _halt(self, worker: Worker, command: str) -> None:
         """Ask the worker to stop and wait until its run is stored and settled."""
         send(worker.conn, (command,))
@@ -960,11 +983,15 @@ class RunManager:
                 if isinstance(msg, BaseException):
                     broken = f"{type(msg).__name__}: {msg}"
                     break
+                if worker.discarded:
+                    continue  # its run is being re-made: read on to the end, keep nothing
                 self._apply(run, msg)
                 if msg["type"] == "final":
                     final = msg
                     break
             exitcode = await asyncio.to_thread(join, worker.process)
+            if worker.discarded:
+                return
             status, message = self._outcome(run, worker, final, broken, exitcode)
             await self._finish(run, final, status, message)
         except StorageError as exc:
@@ -1010,6 +1037,8 @@ class RunManager:
             return RunStatus.diverged, final.get("message")
         if reason == "shutdown":
             return RunStatus.interrupted, "the server stopped while this run was training"
+        if reason in ("target_loss", "early_stopped"):  # the training controls' ends
+            return RunStatus.completed, final.get("message")
         if run.epoch >= run.config["epochs"]:
             return RunStatus.completed, None
         return RunStatus.stopped, None

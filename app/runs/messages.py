@@ -42,7 +42,8 @@ def plain_message(error: Mapping[str, Any]) -> str:
         if kind == "less_than_equal":
             return f"{layer}: at most {_number(ctx.get('le'))} neurons"
         if kind == "greater_than_equal":
-            return f"{layer}: at least {_number(ctx.get('ge'))} neuron"
+            least = ctx.get("ge", 1)
+            return f"{layer}: at least {_number(least)} neuron{'' if least == 1 else 's'}"
         if kind.startswith("int"):
             return f"{layer}: the number of neurons must be a whole number"
     if loc == ["hidden_layers"] and kind == "too_long":

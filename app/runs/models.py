@@ -57,7 +57,19 @@ FeatureName = Literal[FEATURES]  # type: ignore[valid-type]
 
 # PATCH changes these without re-initialising the run (API.md v1.1); any other field is
 # structural: the run is re-initialised in place.
-LIVE_FIELDS = frozenset({"name", "learning_rate", "epochs", "max_epochs_per_second", "l1", "l2"})
+LIVE_FIELDS = frozenset(
+    {
+        "name",
+        "learning_rate",
+        "epochs",
+        "max_epochs_per_second",
+        "l1",
+        "l2",
+        "lr_schedule",
+        "target_loss",
+        "early_stopping",
+    }
+)
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -134,6 +146,67 @@ def _default_dataset() -> MultiClassDataset:
     return MultiClassDataset.model_validate({"kind": "spiral"})
 
 
+# ---- training controls (API.md v1.1) -------------------------------------------------------
+
+
+class StepSchedule(BaseModel):
+    """PyTorch's StepLR: lr·gamma^floor((e-1)/step_size)."""
+
+    model_config = _STRICT
+    kind: Literal["step"]
+    step_size: int = Field(ge=1)
+    gamma: float = Field(gt=0, le=1)
+
+
+class ExponentialSchedule(BaseModel):
+    """PyTorch's ExponentialLR: lr·gamma^(e-1)."""
+
+    model_config = _STRICT
+    kind: Literal["exponential"]
+    gamma: float = Field(gt=0, le=1)
+
+
+class CosineSchedule(BaseModel):
+    """PyTorch's CosineAnnealingLR (closed form, T_max = period); `period` defaults to
+    the run's epochs, filled in when the schedule is set."""
+
+    model_config = _STRICT
+    kind: Literal["cosine"]
+    period: int | None = Field(None, ge=1)
+    min_lr: float = Field(0.0, ge=0)
+
+
+LrSchedule = Annotated[
+    StepSchedule | ExponentialSchedule | CosineSchedule, Field(discriminator="kind")
+]
+
+
+class EarlyStopping(BaseModel):
+    model_config = _STRICT
+    patience: int = Field(ge=1, le=100_000)
+    min_delta: float = Field(0.0, ge=0)
+
+
+def filled_schedule(schedule: dict[str, Any] | None, epochs: int) -> dict[str, Any] | None:
+    """A schedule as the config shows it: a cosine without `period` gets the run's epochs."""
+    if schedule is not None and schedule["kind"] == "cosine" and schedule.get("period") is None:
+        return {**schedule, "period": int(epochs)}
+    return schedule
+
+
+class LayerIn(BaseModel):
+    """One layer's weights as `/weights` gives them (shapes are checked against the run)."""
+
+    model_config = _STRICT
+    weights: list[list[float]]
+    biases: list[float] | None
+
+
+class InitialWeights(BaseModel):
+    model_config = _STRICT
+    layers: list[LayerIn] = Field(max_length=11)
+
+
 # ---- runs --------------------------------------------------------------------------------
 
 
@@ -163,6 +236,12 @@ class RunCreate(BaseModel):
     max_epochs_per_second: float | None = Field(None, gt=0)
     features: list[FeatureName] | None = Field(None, min_length=1, max_length=len(FEATURES))
     error_propagation: ErrorPropagation = "chain_rule"
+    lr_schedule: LrSchedule | None = None
+    target_loss: float | None = Field(None, gt=0)
+    early_stopping: EarlyStopping | None = None
+    initial_weights: InitialWeights | None = Field(
+        None, description="start from these weights (as /weights), not the initialiser's"
+    )
     start: StrictBool = True
 
     @field_validator("features")
@@ -195,7 +274,17 @@ def _patch_field(name: str) -> tuple[Any, Any]:
 
 # null means "the default" for these (chosen by task, full batch, no limit, raw inputs).
 _NULLABLE = frozenset(
-    {"output_activation", "loss", "batch_size", "max_epochs_per_second", "features"}
+    {
+        "output_activation",
+        "loss",
+        "batch_size",
+        "max_epochs_per_second",
+        "features",
+        "lr_schedule",
+        "target_loss",
+        "early_stopping",
+        "initial_weights",
+    }
 )
 _NOT_NULLABLE = frozenset(RunCreate.model_fields) - _NULLABLE - {"start"}
 
@@ -211,8 +300,13 @@ class _PatchBase(BaseModel):
         return self
 
     def changes(self) -> dict[str, Any]:
-        """The fields the client sent, with their values (`dataset` as the partial dict)."""
-        return {name: getattr(self, name) for name in self.model_fields_set}
+        """The fields the client sent, with their values (`dataset` as the partial dict,
+        a schedule or stop rule as a dict)."""
+        out = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            out[name] = value.model_dump() if isinstance(value, BaseModel) else value
+        return out
 
 
 RunPatch = create_model(  # type: ignore[call-overload]

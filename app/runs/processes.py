@@ -26,6 +26,8 @@ class Worker:
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     done: asyncio.Future[None] | None = None
     shutting_down: bool = False
+    # Killed because its run is being re-made (a structural PATCH): nothing it did is kept.
+    discarded: bool = False
     thread: threading.Thread | None = None
 
 

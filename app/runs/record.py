@@ -26,13 +26,12 @@ from app.runs.models import (
     ProblemError,
     RunCreate,
     RunStatus,
+    filled_schedule,
 )
 from app.runs.processes import Worker
-from app.storage.store import Checkpoint, MetricRow, finite_or_none
+from app.storage.store import INITIAL_META, Checkpoint, MetricRow, finite_or_none
 
 METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
-# A checkpoint's meta flag: it holds weights to start from (edited by hand), no trainer state.
-PARAMS_ONLY = "params_only"
 
 
 def utcnow() -> datetime:
@@ -68,12 +67,23 @@ class Run:
     # and puts them in front of its next write for the run, so no gap is ever stored.
     write_backlog: list[MetricRow] = field(default_factory=list)
     deleted: bool = False
+    has_initial: bool = False  # starts from weights of its own (`initial_weights`), not its seed's
 
 
 def stored_config(run: Run, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The public config (the run's, or `config`) plus what a restart needs without
     rebuilding the dataset."""
-    return {**(config or run.config), "_layer_sizes": run.layer_sizes, "_task": run.task}
+    stored = {**(config or run.config), "_layer_sizes": run.layer_sizes, "_task": run.task}
+    if run.has_initial:
+        stored["_initial"] = True
+    return stored
+
+
+def initial_checkpoint(run: Run) -> Checkpoint | None:
+    """What the store keeps of a run created with `initial_weights` (None without)."""
+    if not run.has_initial or run.params is None:
+        return None
+    return Checkpoint(0, {"params": run.params}, dict(INITIAL_META))
 
 
 def no_metrics() -> dict[str, float | None]:
@@ -86,11 +96,25 @@ def last_metrics_of(row: MetricRow) -> dict[str, float | None]:
     return {k: finite_or_none(getattr(row, k)) for k in METRIC_KEYS}
 
 
+# Config fields newer than some stored runs, with the value that means "as before".
+_ADDED_DEFAULTS: dict[str, Any] = {
+    "features": None,
+    "error_propagation": "chain_rule",
+    "lr_schedule": None,
+    "target_loss": None,
+    "early_stopping": None,
+}
+
+
 def run_from_row(row: dict[str, Any]) -> Run:
-    """A run as the store holds it (see stored_config)."""
-    config = dict(row["config"])
+    """A run as the store holds it (see stored_config); a run stored by an older version
+    shows the fields added since with their defaults."""
+    config = {**_ADDED_DEFAULTS, **row["config"]}
+    if config["dataset"].get("kind") == "teacher":
+        config["dataset"] = {"teacher_weight_scale": 1.0, **config["dataset"]}
     layer_sizes = list(config.pop("_layer_sizes"))
     task = config.pop("_task")
+    has_initial = bool(config.pop("_initial", False))
     return Run(
         id=row["id"],
         config=config,
@@ -103,6 +127,7 @@ def run_from_row(row: dict[str, Any]) -> Run:
         layer_sizes=layer_sizes,
         task=task,
         n_params=count_params(layer_sizes, config["use_bias"]),
+        has_initial=has_initial,
     )
 
 
@@ -163,12 +188,13 @@ def prepare_run(
         )
     run_id = run_id or uuid.uuid4().hex[:12]
     hidden = "-".join(str(h) for h in body.hidden_layers) or "linear"
-    config: dict[str, Any] = body.model_dump(exclude={"start", "dataset"})
+    config: dict[str, Any] = body.model_dump(exclude={"start", "dataset", "initial_weights"})
     config.update(
         name=body.name if body.name is not None else f"{spec['kind']} {hidden} {run_id[:4]}",
         dataset=public_dataset,
         output_activation=output_activation,
         loss=loss,
+        lr_schedule=filled_schedule(config["lr_schedule"], body.epochs),
     )
     custom = None
     if spec["kind"] == "custom":
@@ -191,8 +217,13 @@ def prepare_run(
         task=data.task,
         n_params=n_params,
     )
-    # The creation weights, as the worker's Trainer draws them (same seed, same call).
-    run.params = initial_params(run)
+    if body.initial_weights is not None:  # 422 naming the layer when they do not fit
+        layers = [layer.model_dump() for layer in body.initial_weights.layers]
+        flat = flat_params(layers, layer_sizes, body.use_bias, "initial_weights.layers")
+        run.params, run.has_initial = flat.astype(body.dtype), True
+    else:
+        # The creation weights, as the worker's Trainer draws them (same seed, same call).
+        run.params = initial_params(run)
     return run, custom
 
 
@@ -223,17 +254,19 @@ def initial_params(run: Run) -> np.ndarray:
     return net.params
 
 
-def flat_params(layers: Any, layer_sizes: list[int], use_bias: bool) -> np.ndarray:
+def flat_params(
+    layers: Any, layer_sizes: list[int], use_bias: bool, field: str = "layers"
+) -> np.ndarray:
     """`layers` in the API's form ([{"weights": (n_out, n_in), "biases": (n_out,) | None}])
     as one flat float64 vector in MLP.params' layout; 422 (field `layers…`) on a wrong
     shape, biases that do not match `use_bias`, or a non-finite value."""
     n_layers = len(layer_sizes) - 1
     if not isinstance(layers, list) or len(layers) != n_layers:
-        raise ProblemError(422, f"layers must be a list of {n_layers} layers", "layers")
+        raise ProblemError(422, f"{field} must be a list of {n_layers} layers", field)
     flat = np.empty(count_params(layer_sizes, use_bias), dtype=np.float64)
     weights, biases = param_views(flat, layer_sizes, use_bias)
     for i, layer in enumerate(layers):
-        where = f"layers.{i}"
+        where = f"{field}.{i}"
         if not isinstance(layer, dict) or set(layer) != {"weights", "biases"}:
             raise ProblemError(422, f"{where} must have exactly `weights` and `biases`", where)
         shape = (layer_sizes[i + 1], layer_sizes[i])

@@ -45,8 +45,11 @@ import numpy as np  # noqa: E402
 from app.nn.datasets import Dataset, make_dataset  # noqa: E402
 from app.nn.features import with_features  # noqa: E402
 from app.nn.training import EpochMetrics, Trainer, TrainerState  # noqa: E402
+from app.runs.controls import TrainingControls  # noqa: E402
 from app.storage.store import MetricRow, finite_or_none  # noqa: E402
 
+# PATCHable fields the worker's TrainingControls take (from the next epoch on).
+CONTROL_FIELDS = ("learning_rate", "lr_schedule", "target_loss", "early_stopping")
 # An epoch slower than this may be abandoned mid-way by a stop (see module docstring).
 ABORTABLE_EPOCH_SECONDS = 0.05
 LARGE_NET_PARAMS = 100_000
@@ -99,7 +102,7 @@ def build_trainer(
     return Trainer(with_features(data, config.get("features")), **trainer_kwargs(config))
 
 
-def metric_row(m: EpochMetrics) -> MetricRow:
+def metric_row(m: EpochMetrics, learning_rate: float | None = None) -> MetricRow:
     return MetricRow(
         int(m.epoch),
         finite_or_none(m.train_loss),
@@ -107,11 +110,19 @@ def metric_row(m: EpochMetrics) -> MetricRow:
         finite_or_none(m.train_accuracy),
         finite_or_none(m.test_accuracy),
         [finite_or_none(g) for g in m.grad_norms],
+        finite_or_none(learning_rate),
     )
 
 
-def state_payload(state: TrainerState) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    return dict(state.arrays), dict(state.meta)
+def state_payload(
+    state: TrainerState, controls: TrainingControls | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays, meta = dict(state.arrays), dict(state.meta)
+    if controls is not None:
+        extra_arrays, extra_meta = controls.extras()
+        arrays.update(extra_arrays)
+        meta.update(extra_meta)
+    return arrays, meta
 
 
 class _Interrupt(Exception):
@@ -127,7 +138,7 @@ class _Control:
         self.epochs = epochs
         self.target = target
         self.max_epochs_per_second = eps
-        self.learning_rate: float | None = None
+        self.controls_changed: dict[str, Any] = {}  # live training controls (and the base rate)
         self.penalties: dict[str, float] = {}  # new l1 / l2, applied between batches
         self.stop_reason: str | None = None
         self.speed_changed = False
@@ -148,8 +159,9 @@ class _Control:
                 self.stop_reason = "shutdown"
             elif msg[0] == "set":
                 changes = msg[1]
-                if "learning_rate" in changes:
-                    self.learning_rate = float(changes["learning_rate"])
+                self.controls_changed.update(
+                    {k: v for k, v in changes.items() if k in CONTROL_FIELDS}
+                )
                 if "epochs" in changes:
                     self.epochs = int(changes["epochs"])
                 for name in ("l1", "l2"):
@@ -222,24 +234,26 @@ def run_worker(conn: Connection, job: dict[str, Any]) -> None:
         )
         _handle_signals(control)
         trainer = build_trainer(config, job.get("custom"))
+        controls = TrainingControls.of(config)
         if job.get("state") is not None:
             arrays, meta = job["state"]
             trainer.load_state(TrainerState(arrays=arrays, meta=meta))
+            controls.load(arrays, meta)
         elif job.get("initial_params") is not None:  # weights edited before the first epoch
             trainer.network.params[...] = job["initial_params"]
-        trainer.learning_rate = float(config["learning_rate"])
         _hook_optimizer(trainer, control)
-        reason, message = _train(trainer, control, conn, job, pending)
+        reason, message = _train(trainer, control, controls, conn, job, pending)
     except BaseException as exc:  # report, never die silently
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        _send_final(conn, trainer, pending, "error", f"training failed: {detail}", state=False)
+        _send_final(conn, trainer, pending, "error", f"training failed: {detail}", None)
         return
-    _send_final(conn, trainer, pending, reason, message, state=True)
+    _send_final(conn, trainer, pending, reason, message, controls)
 
 
 def _train(
     trainer: Trainer,
     control: _Control,
+    controls: TrainingControls,
     conn: Connection,
     job: Mapping[str, Any],
     pending: list[MetricRow],
@@ -256,9 +270,9 @@ def _train(
         control.poll()
         if control.stop_reason is not None:
             return control.stop_reason, None
-        if control.learning_rate is not None:
-            trainer.learning_rate = control.learning_rate
-            control.learning_rate = None
+        if control.controls_changed:
+            controls.update(control.controls_changed)
+            control.controls_changed = {}
         if control.penalties:
             penalties = {"l1": trainer.l1, "l2": trainer.l2, **control.penalties}
             trainer.set_penalties(penalties["l1"], penalties["l2"])
@@ -270,6 +284,7 @@ def _train(
         if trainer.epoch >= control.target:
             return "target", None
 
+        trainer.learning_rate = controls.rate_for(trainer.epoch + 1)
         start_state = trainer.state() if slow else None
         control.abortable = start_state is not None
         t0 = time.monotonic()
@@ -283,12 +298,17 @@ def _train(
         control.abortable = False
         now = time.monotonic()
         slow = now - t0 > ABORTABLE_EPOCH_SECONDS
-        pending.append(metric_row(metrics))
+        pending.append(metric_row(metrics, trainer.learning_rate))
         if metrics.diverged:
             return "diverged", (
                 f"training diverged at epoch {metrics.epoch}: the loss became non-finite; "
                 "the last finite weights are kept"
             )
+        ended = controls.after_epoch(metrics, trainer.network.params)
+        if ended is not None:
+            if ended[0] == "early_stopped":
+                controls.restore_best(trainer.network.params)
+            return ended
 
         eps = control.max_epochs_per_second
         due = None
@@ -308,7 +328,7 @@ def _train(
                     "epoch": int(trainer.epoch),
                     "metrics": list(pending),
                     "params": trainer.network.params.copy() if with_params else None,
-                    "state": state_payload(trainer.state()) if with_state else None,
+                    "state": state_payload(trainer.state(), controls) if with_state else None,
                 }
             )
             pending.clear()
@@ -334,9 +354,10 @@ def _send_final(
     pending: list[MetricRow],
     reason: str,
     message: str | None,
-    *,
-    state: bool,
+    controls: TrainingControls | None,
 ) -> None:
+    """The last message; with the full state (and the controls' part of it) unless
+    `controls` is None (a failed run: its state may be broken)."""
     payload: dict[str, Any] = {
         "type": "final",
         "epoch": int(trainer.epoch) if trainer is not None else None,
@@ -349,8 +370,8 @@ def _send_final(
     if trainer is not None:
         try:
             payload["params"] = trainer.network.params.copy()
-            if state:
-                payload["state"] = state_payload(trainer.state())
+            if controls is not None:
+                payload["state"] = state_payload(trainer.state(), controls)
         except Exception:  # a broken trainer: report the reason without its state
             payload["params"] = payload["state"] = None
     try:

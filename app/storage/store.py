@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     train_accuracy REAL,
     test_accuracy REAL,
     grad_norms TEXT NOT NULL,
+    learning_rate REAL,
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -61,6 +62,10 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     meta TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS datasets (
+    run_id TEXT PRIMARY KEY,
+    arrays BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS initial_weights (
     run_id TEXT PRIMARY KEY,
     arrays BLOB NOT NULL
 );
@@ -85,6 +90,7 @@ class MetricRow:
     train_accuracy: float | None
     test_accuracy: float | None
     grad_norms: list[float | None]
+    learning_rate: float | None = None  # the rate the epoch trained with
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,9 @@ class Checkpoint:
 
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+# A checkpoint whose meta has this flag holds only weights to start from, no trainer state.
+PARAMS_ONLY = "params_only"
+INITIAL_META = {PARAMS_ONLY: True}
 METRIC_SLICE = 200  # metric rows inserted between two chances for other threads
 
 
@@ -136,6 +145,7 @@ class Store:
             db = self._connection()
             vacuum.prepare(db, self.path)  # before the first table of a new file
             db.executescript(SCHEMA)  # executescript manages its own commit
+            _migrate(db)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot initialise database {self.path}: {exc}") from exc
 
@@ -195,10 +205,15 @@ class Store:
     # ---- runs ---------------------------------------------------------------------------
 
     def insert_run(
-        self, run: Mapping[str, Any], custom: Mapping[str, np.ndarray] | None = None
+        self,
+        run: Mapping[str, Any],
+        custom: Mapping[str, np.ndarray] | None = None,
+        initial: Checkpoint | None = None,
     ) -> None:
         """Insert a run row (keys: id, name, config dict, status, message, epoch,
-        last_metrics dict|None, created_at, updated_at) and its custom data, atomically."""
+        last_metrics dict|None, created_at, updated_at), its custom data and the weights
+        it starts from instead of its initialiser's (`initial`, also its first
+        checkpoint), atomically."""
         with self._tx() as db:
             (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
             db.execute(
@@ -217,11 +232,33 @@ class Store:
                     run["updated_at"],
                 ),
             )
-            if custom is not None:
-                db.execute(
-                    "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)",
-                    (run["id"], pack_arrays(custom)),
-                )
+            self._put_data(db, run["id"], custom, initial)
+
+    @staticmethod
+    def _put_data(
+        db: sqlite3.Connection,
+        run_id: str,
+        custom: Mapping[str, np.ndarray] | None,
+        initial: Checkpoint | None,
+    ) -> None:
+        """Write a new run's custom data and starting weights (rows deleted before)."""
+        if custom is not None:
+            db.execute(
+                "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)", (run_id, pack_arrays(custom))
+            )
+        if initial is not None:
+            blob = pack_arrays(initial.arrays)
+            db.execute("INSERT INTO initial_weights (run_id, arrays) VALUES (?, ?)", (run_id, blob))
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints (run_id, epoch, arrays, meta)"
+                " VALUES (?, ?, ?, ?)",
+                (run_id, initial.epoch, blob, json.dumps(initial.meta)),
+            )
+
+    def load_initial(self, run_id: str) -> np.ndarray | None:
+        """The weights a run starts from instead of its initialiser's (flat), or None."""
+        rows = self._read("SELECT arrays FROM initial_weights WHERE run_id = ?", (run_id,))
+        return unpack_arrays(rows[0][0])["params"] if rows else None
 
     def count_runs(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM runs")[0][0])
@@ -255,7 +292,7 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:
-            for table in ("metrics", "checkpoints", "datasets", "leases"):
+            for table in ("metrics", "checkpoints", "datasets", "initial_weights", "leases"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         self.release_free_pages()
@@ -285,11 +322,17 @@ class Store:
                 (name, new_id),
             )
             db.execute(
-                "INSERT INTO metrics SELECT ?, epoch, train_loss, test_loss, train_accuracy,"
-                " test_accuracy, grad_norms FROM metrics WHERE run_id = ?",
+                "INSERT INTO metrics (run_id, epoch, train_loss, test_loss, train_accuracy,"
+                " test_accuracy, grad_norms, learning_rate) SELECT ?, epoch, train_loss,"
+                " test_loss, train_accuracy, test_accuracy, grad_norms, learning_rate"
+                " FROM metrics WHERE run_id = ?",
                 (new_id, source_id),
             )
-            for table, columns in (("checkpoints", "epoch, arrays, meta"), ("datasets", "arrays")):
+            for table, columns in (
+                ("checkpoints", "epoch, arrays, meta"),
+                ("datasets", "arrays"),
+                ("initial_weights", "arrays"),
+            ):
                 db.execute(
                     f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns}"
                     f" FROM {table} WHERE run_id = ?",
@@ -301,18 +344,16 @@ class Store:
         run_id: str,
         run_fields: Mapping[str, Any],
         custom: Mapping[str, np.ndarray] | None,
+        initial: Checkpoint | None = None,
     ) -> None:
-        """A structural change: drop metrics and checkpoint, replace the custom data
-        (None: none) and update the run row, in one transaction."""
+        """A structural change: drop metrics and checkpoint, replace the custom data and
+        starting weights (None: none) and update the run row, in one transaction."""
         with self._tx() as db:
-            for table in ("metrics", "checkpoints", "datasets"):
+            for table in ("metrics", "checkpoints", "datasets", "initial_weights"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-            if custom is not None:
-                db.execute(
-                    "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)",
-                    (run_id, pack_arrays(custom)),
-                )
+            self._put_data(db, run_id, custom, initial)
             self._update_run(db, run_id, run_fields)
+        self.release_free_pages()
 
     # ---- leases (app.runs.leases says what they mean) ----------------------------------
 
@@ -370,7 +411,8 @@ class Store:
                     time.sleep(0)
                 db.executemany(
                     "INSERT OR REPLACE INTO metrics (run_id, epoch, train_loss, test_loss,"
-                    " train_accuracy, test_accuracy, grad_norms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " train_accuracy, test_accuracy, grad_norms, learning_rate)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     # orjson writes non-finite norms as null, like finite_or_none, at a
                     # tenth of the cost of json.dumps.
                     [
@@ -382,6 +424,7 @@ class Store:
                             finite_or_none(m.train_accuracy),
                             finite_or_none(m.test_accuracy),
                             orjson.dumps(m.grad_norms, option=_NUMPY).decode(),
+                            finite_or_none(m.learning_rate),
                         )
                         for m in metrics[start : start + METRIC_SLICE]
                     ],
@@ -396,10 +439,16 @@ class Store:
                 self._update_run(db, run_id, run_fields)
 
     def clear_progress(self, run_id: str, run_fields: Mapping[str, Any] | None = None) -> None:
-        """Drop every metric and the checkpoint (reset), updating the run row with it."""
+        """Drop every metric and the checkpoint (reset), updating the run row with it; a
+        run with starting weights of its own gets them back as its checkpoint."""
         with self._tx() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
+            db.execute(
+                "INSERT INTO checkpoints (run_id, epoch, arrays, meta) SELECT run_id, 0, arrays,"
+                " ? FROM initial_weights WHERE run_id = ?",
+                (json.dumps(INITIAL_META), run_id),
+            )
             if run_fields:
                 self._update_run(db, run_id, run_fields)
         self.release_free_pages()
@@ -423,11 +472,11 @@ class Store:
 
     def load_metrics(self, run_id: str, since: int = 0) -> list[MetricRow]:
         rows = self._read(
-            "SELECT epoch, train_loss, test_loss, train_accuracy, test_accuracy, grad_norms"
-            " FROM metrics WHERE run_id = ? AND epoch > ? ORDER BY epoch",
+            "SELECT epoch, train_loss, test_loss, train_accuracy, test_accuracy, grad_norms,"
+            " learning_rate FROM metrics WHERE run_id = ? AND epoch > ? ORDER BY epoch",
             (run_id, since),
         )
-        return [MetricRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+        return [MetricRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
 
     def release_free_pages(self) -> None:
         """Give the space of deleted rows back to the file system (see `vacuum`). The
@@ -453,6 +502,17 @@ class Store:
             return None
         epoch, blob, meta = rows[0]
         return Checkpoint(int(epoch), unpack_arrays(blob), json.loads(meta))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older version up to SCHEMA (PRAGMA user_version)."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version < 1:  # v1.1: the learning rate each epoch trained with
+        columns = {row[1] for row in db.execute("PRAGMA table_info(metrics)")}
+        if "learning_rate" not in columns:
+            db.execute("ALTER TABLE metrics ADD COLUMN learning_rate REAL")
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
 
 
 def _run_row(r: Sequence[Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     from fastapi.templating import Jinja2Templates
     from jinja2 import Environment, FileSystemLoader
 
-    from app.ui import draw, edit_routes, inspect, routes, stream
+    from app.ui import draw, edit_routes, inspect, routes, shortcut, stream, watch
     from app.ui.frames import FrameCache
 
     env = Environment(
@@ -33,6 +33,8 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     app.state.ui = routes.UiState(templates=templates, frames=FrameCache(env))
     app.include_router(routes.router)
     app.include_router(edit_routes.router)
+    app.include_router(shortcut.router)
     app.include_router(stream.router)
     app.include_router(inspect.router)
     app.include_router(draw.router)
+    app.include_router(watch.router)  # the classroom: /watch/{id} and the share dialog

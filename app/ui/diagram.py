@@ -211,7 +211,8 @@ def _links(
                         f"M{xa:.0f} {ya:.0f}C{xm:.0f} {ya:.0f} {xm:.0f} {yb:.0f} {xb:.0f} {yb:.0f}",
                         render.diverging_hex(w, 1.0),
                         round(render.link_width(w), 1),
-                        f"w = {exact(layer.weights[j, i])}",  # where it goes: the popover (bytes per frame)
+                        # The exact value; where it goes is the popover's (bytes per frame).
+                        f"w = {exact(layer.weights[j, i])}",
                         f"{li + 1}.{j}.{i}",
                     )
                 )

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from app.nn.features import FEATURE_LABELS, FEATURES
 from app.runs.errors import ProblemError
+from app.runs.messages import plain_message
 from app.runs.models import RunPatch
 from app.ui.diagram import exact
 
@@ -51,25 +52,7 @@ def parse_hidden_layers(raw: str) -> list[int]:
 
 def structure_error(errors: Sequence[Mapping[str, Any]]) -> str:
     """A RunPatch ValidationError in plain words, naming the layer ('layer 2: at most …')."""
-    out = []
-    for err in errors:
-        loc = [p for p in err.get("loc", ()) if p != "body"]
-        ctx = err.get("ctx") or {}
-        kind = str(err.get("type", ""))
-        index = next((p for p in loc if isinstance(p, int)), None)
-        if loc and loc[0] == "hidden_layers" and index is not None and kind == "less_than_equal":
-            out.append(f"layer {index + 1}: at most {ctx['le']:,} neurons")
-        elif loc and loc[0] == "hidden_layers" and index is not None and kind.startswith("greater"):
-            least = ctx.get("ge", 1)
-            out.append(f"layer {index + 1}: at least {least} neuron{'' if least == 1 else 's'}")
-        elif loc and loc[0] == "hidden_layers" and kind == "too_long":
-            out.append(f"at most {ctx['max_length']} hidden layers")
-        else:
-            name = str(loc[0]).replace("_", " ") if loc else "change"
-            out.append(
-                f"{name}: {str(err.get('msg', 'invalid value')).removeprefix('Value error, ')}"
-            )
-    return "; ".join(out)
+    return "; ".join(plain_message(err) for err in errors)
 
 
 def _changes(form: Mapping[str, Any]) -> dict[str, Any] | str:

@@ -2,33 +2,30 @@
 """The backprop inspector: one SGD step's numbers next to the article's equations.
 
 ``GET /runs/{id}/inspect`` is the page; ``GET /ui/runs/{id}/inspect`` the fragment
-the batch/sample pickers swap in (htmx). The numbers come from
-``RunManager.inspect`` (capped at 64 rows/units); this module only turns them into
-tables: vectors as rows of cells coloured on the dashboard's diverging scale,
-small matrices (≤ 16×16) as SVG heatmaps with each value in a ``<title>``, bigger
-ones as PNG heatmaps.
+the batch/sample pickers swap in (htmx); ``GET /ui/runs/{id}/inspect/chain`` one
+weight's chain rule (``inspect_chain``); ``POST /ui/runs/{id}/inspect/apply`` takes
+the shown step (``app.runs.inspecting``) and re-renders. The numbers come from
+``RunManager.inspect`` (capped at 64 rows/units); the tables and their shared
+magnitude colour scale are ``inspect_tables``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.nn.activations import ACTIVATIONS
 from app.runs.errors import ProblemError
+from app.runs.inspecting import apply_step
 from app.ui import render
+from app.ui.inspect_chain import ChainRule, chain_rule, check_rows
+from app.ui.inspect_tables import MagnitudeScale, Matrix, Vector, as_array, matrix, vector
+
+__all__ = ["Matrix", "Vector", "matrix", "vector"]
 
 router = APIRouter(include_in_schema=False)
-
-SVG_MAX = 16  # matrices up to this many rows and columns are drawn cell by cell
-TEXT_MAX = 6  # ... and up to this size with their values written in the cells
-CELL = 26  # px per SVG cell: the pitch of vector cells, so rows of W line up with z
-CELL_W, CELL_H = 60, 26  # a cell with its value written in
-VECTOR_ROWS = 16  # a vector is a column; longer ones wrap into side-by-side columns
 
 SUPERSCRIPTS = str.maketrans("0123456789L", "⁰¹²³⁴⁵⁶⁷⁸⁹ᴸ")
 NAMES = {
@@ -65,118 +62,6 @@ def sup(layer: int | str) -> str:
     return f"⁽{str(layer).translate(SUPERSCRIPTS)}⁾"
 
 
-@dataclass
-class Cell:
-    text: str
-    title: str
-    bg: str
-    dark: bool  # a saturated cell: white text
-
-
-@dataclass
-class Vector:
-    """A column of values as cells; ``lines`` are the table rows (wrapped after VECTOR_ROWS)."""
-
-    label: str
-    lines: list[list[Cell]]
-    vmax: str
-    n: int
-    shown: int
-    id: str = ""
-
-
-@dataclass
-class SvgCell:
-    x: int
-    y: int
-    fill: str
-    title: str
-    text: str
-    dark: bool
-
-
-@dataclass
-class Matrix:
-    """A matrix as SVG cells (small) or a PNG data URI (big)."""
-
-    label: str
-    shape: str
-    vmax: str
-    truncated: bool
-    shown: str
-    cells: list[SvgCell] = field(default_factory=list)
-    uri: str = ""
-    width: int = 0
-    height: int = 0
-    cell: int = CELL
-    cell_h: int = CELL
-    id: str = ""
-
-
-def _as_array(values: Any) -> np.ndarray:
-    return render._as_float(values if values is not None else [])
-
-
-def _vmax(a: np.ndarray) -> float:
-    finite = np.abs(a[np.isfinite(a)])
-    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-
-
-def _is_dark(value: float, vmax: float) -> bool:
-    return bool(np.isfinite(value)) and abs(value) / vmax > 0.55
-
-
-def vector(label: str, values: Any, n: int | None = None, id_: str = "") -> Vector:
-    """Cells of a 1-D list (None -> NaN); ``n`` is the full length before truncation."""
-    a = _as_array(values).ravel()
-    vmax = _vmax(a)
-    cells = [
-        Cell(
-            render.format_number(v),
-            f"{label}[{i}] = {v!r}",
-            render.diverging_hex(v, vmax),
-            _is_dark(v, vmax),
-        )
-        for i, v in enumerate(a.tolist())
-    ]
-    lines = [cells[i::VECTOR_ROWS] for i in range(min(VECTOR_ROWS, len(cells)))]
-    return Vector(label, lines, render.format_number(vmax), n or a.size, a.size, id_)
-
-
-def matrix(label: str, values: Any, shape: Sequence[int], id_: str = "") -> Matrix:
-    """A heatmap of a (rows, cols) list; ``shape`` is the full shape before truncation."""
-    m = _as_array(values)
-    if m.ndim != 2:
-        m = m.reshape(int(shape[0]), -1) if m.size else np.zeros((0, 0))
-    rows, cols = m.shape
-    vmax = _vmax(m)
-    full = f"{shape[0]}×{shape[1]}"
-    truncated = (rows, cols) != (int(shape[0]), int(shape[1]))
-    out = Matrix(label, full, render.format_number(vmax), truncated, f"{rows}×{cols}", id=id_)
-    if rows <= SVG_MAX and cols <= SVG_MAX:
-        written = rows <= TEXT_MAX and cols <= TEXT_MAX
-        out.cell, out.cell_h = (CELL_W, CELL_H) if written else (CELL, CELL)
-        for i in range(rows):
-            for j in range(cols):
-                v = float(m[i, j])
-                out.cells.append(
-                    SvgCell(
-                        j * out.cell,
-                        i * out.cell_h,
-                        render.diverging_hex(v, vmax),
-                        f"{label}[{i},{j}] = {v!r}",
-                        render.format_number(v) if written else "",
-                        _is_dark(v, vmax),
-                    )
-                )
-        out.width, out.height = cols * out.cell, rows * out.cell_h
-    elif rows and cols:
-        out.uri, _ = render.heatmap_uri(m, vmax)
-        scale = max(2, min(8, 256 // max(rows, cols)))
-        out.width, out.height = cols * scale, rows * scale
-    return out
-
-
 # ---------------------------------------------------------------- equations
 
 
@@ -204,79 +89,89 @@ def loss_equations(loss: str, output: str) -> dict[str, str]:
     return {"loss": "E = (1/(n·k)) Σ (ŷ − y)²", "dE": d_e, "delta": delta, "fused": "", "chain": ""}
 
 
-def _derivative(activation: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """f′(z) elementwise, the way the trainer takes it (from a where that is cheaper)."""
-    if activation in ("sigmoid", "tanh"):
-        out: np.ndarray = a * (1 - a) if activation == "sigmoid" else 1 - a * a
-        return out
-    if activation == "relu":
-        return (z > 0).astype(np.float64)
-    if activation == "leaky_relu":
-        return np.where(z > 0, 1.0, 0.01)
-    return np.ones_like(z)
+def _layer_entry(step: dict[str, Any], i: int, scale: MagnitudeScale) -> dict[str, Any]:
+    """Layer i+1's tables (its forward, backward, gradient and update rows)."""
+    sizes = [int(s) for s in step["layer_sizes"]]
+    n_layers, l_ = len(sizes) - 1, i + 1
+    layer, sample = step["layers"][i], step["sample"]
+    s_layers = sample["layers"]
+    f = str(step["output_activation"] if l_ == n_layers else step["activation"])
+    n_in, n_out = int(layer["n_in"]), int(layer["n_out"])
+    net_in = sample.get("features") or sample["x"]  # a⁽⁰⁾: what the network reads
+    prev = net_in if i == 0 else s_layers[i - 1]["a"]
+    s, shape = sup(l_), (n_out, n_in)
+
+    def vec(label: str, values: Any, n: int, id_: str = "") -> Vector | None:
+        return None if values is None else vector(label, values, n, id_, scale)
+
+    def mat(label: str, values: Any, id_: str) -> Matrix:
+        return matrix(label, values, shape, id_, scale)
+
+    entry: dict[str, Any] = {
+        "index": l_,
+        "sup": s,
+        "prev_sup": sup(l_ - 1),
+        "activation": f,
+        "fname": NAMES[f],
+        "output": l_ == n_layers,
+        "truncated": bool(layer["truncated"]),
+        "shape": f"{n_out}×{n_in}",
+        "a_prev": vec(f"a{sup(l_ - 1)}", prev, n_in, f"inspect-a{l_ - 1}"),
+        "w": mat(f"W{s}", layer["weights"], f"inspect-w{l_}"),
+        "b": vec(f"b{s}", layer["biases"], n_out, f"inspect-b{l_}"),
+        "z": vec(f"z{s}", s_layers[i]["z"], n_out, f"inspect-z{l_}"),
+        "a": vec(f"a{s}", s_layers[i]["a"], n_out, f"inspect-a{l_}"),
+        "delta": vec(f"δ{s}", s_layers[i]["delta"], n_out, f"inspect-delta{l_}"),
+        "nabla_w": mat(f"∂E/∂W{s}", layer["nabla_w"], f"inspect-nabla-w{l_}"),
+        "nabla_b": vec(f"∂E/∂b{s}", layer["nabla_b"], n_out, f"inspect-nabla-b{l_}"),
+        "update_w": mat(f"ΔW{s}", layer["update_w"], f"inspect-update-w{l_}"),
+        "update_b": vec(f"Δb{s}", layer["update_b"], n_out, f"inspect-update-b{l_}"),
+        "w_before": mat(f"W{s}", layer["weights"], f"inspect-w-before{l_}"),
+        "b_before": vec(f"b{s}", layer["biases"], n_out, f"inspect-b-before{l_}"),
+        "w_after": mat(f"W{s} after", layer["weights_after"], f"inspect-w-after{l_}"),
+        "b_after": vec(f"b{s} after", layer["biases_after"], n_out, f"inspect-b-after{l_}"),
+        "penalty": layer["penalty_w"] is not None,
+    }
+    if l_ < n_layers:
+        z, a = as_array(s_layers[i]["z"]), as_array(s_layers[i]["a"])
+        df = ACTIVATIONS[f].df(z, a)  # f' as app.nn takes it
+        entry["df"] = vec(f"{DERIVATIVES[f][0]}(z{s})", df, n_out)
+        entry["df_text"] = derivative_text(f, l_)
+        entry["df_name"] = f"{DERIVATIVES[f][0]}(z{s})"
+        nxt = step["layers"][l_]
+        w_t = as_array(nxt["weights"]).T
+        entry["w_next_t"] = matrix(
+            f"W{sup(l_ + 1)}ᵀ", w_t, (nxt["n_in"], nxt["n_out"]), f"inspect-wt{l_ + 1}", scale
+        )
+        entry["delta_next"] = vec(f"δ{sup(l_ + 1)}", s_layers[i + 1]["delta"], sizes[l_ + 1])
+    return entry
 
 
-def inspect_context(run: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+def default_weight(step: dict[str, Any]) -> tuple[int, int, int]:
+    """The weight whose chain rule the page opens with: layer 1's largest gradient."""
+    for c in step.get("gradient_check") or []:
+        return int(c["layer"]), int(c["row"]), int(c["col"])
+    return 1, 0, 0
+
+
+def inspect_context(
+    run: dict[str, Any], step: dict[str, Any], weight: tuple[int, int, int] | None = None
+) -> dict[str, Any]:
     """Template context of the inspector's content from a public Run and manager.inspect()."""
     sizes = [int(s) for s in step["layer_sizes"]]
     n_layers = len(sizes) - 1
     act, out_act = str(step["activation"]), str(step["output_activation"])
     sample = step["sample"]
-    s_layers = sample["layers"]
-    lim = int(step["limit"])
-    layers = []
-    for i, layer in enumerate(step["layers"]):
-        l_ = i + 1
-        f = out_act if l_ == n_layers else act
-        fname = NAMES[f]
-        n_in, n_out = int(layer["n_in"]), int(layer["n_out"])
-        prev = sample["x"] if i == 0 else s_layers[i - 1]["a"]
-        entry: dict[str, Any] = {
-            "index": l_,
-            "sup": sup(l_),
-            "prev_sup": sup(l_ - 1),
-            "activation": f,
-            "fname": fname,
-            "output": l_ == n_layers,
-            "truncated": bool(layer["truncated"]),
-            "shape": f"{n_out}×{n_in}",
-            "a_prev": vector(f"a{sup(l_ - 1)}", prev, n_in, f"inspect-a{l_ - 1}"),
-            "w": matrix(f"W{sup(l_)}", layer["weights"], (n_out, n_in), f"inspect-w{l_}"),
-            "b": None
-            if layer["biases"] is None
-            else vector(f"b{sup(l_)}", layer["biases"], n_out, f"inspect-b{l_}"),
-            "z": vector(f"z{sup(l_)}", s_layers[i]["z"], n_out, f"inspect-z{l_}"),
-            "a": vector(f"a{sup(l_)}", s_layers[i]["a"], n_out, f"inspect-a{l_}"),
-            "delta": vector(f"δ{sup(l_)}", s_layers[i]["delta"], n_out, f"inspect-delta{l_}"),
-            "nabla_w": matrix(
-                f"∂E/∂W{sup(l_)}", layer["nabla_w"], (n_out, n_in), f"inspect-nabla-w{l_}"
-            ),
-            "nabla_b": None
-            if layer["nabla_b"] is None
-            else vector(f"∂E/∂b{sup(l_)}", layer["nabla_b"], n_out, f"inspect-nabla-b{l_}"),
-            "w_after": matrix(
-                f"W{sup(l_)} after", layer["weights_after"], (n_out, n_in), f"inspect-w-after{l_}"
-            ),
-            "b_after": None
-            if layer["biases_after"] is None
-            else vector(f"b{sup(l_)} after", layer["biases_after"], n_out, f"inspect-b-after{l_}"),
-            "penalty": layer["penalty_w"] is not None,
-        }
-        if l_ < n_layers:
-            z, a = _as_array(s_layers[i]["z"]), _as_array(s_layers[i]["a"])
-            entry["df"] = vector(f"{DERIVATIVES[f][0]}(z{sup(l_)})", _derivative(f, z, a), n_out)
-            entry["df_text"] = derivative_text(f, l_)
-            entry["df_name"] = f"{DERIVATIVES[f][0]}(z{sup(l_)})"
-            nxt = step["layers"][l_]
-            w_t = _as_array(nxt["weights"]).T
-            entry["w_next_t"] = matrix(
-                f"W{sup(l_ + 1)}ᵀ", w_t, (nxt["n_in"], nxt["n_out"]), f"inspect-wt{l_ + 1}"
-            )
-            entry["delta_next"] = vector(f"δ{sup(l_ + 1)}", s_layers[i + 1]["delta"], sizes[l_ + 1])
-        layers.append(entry)
-    y_hat = _as_array(s_layers[-1]["a"])
-    y = _as_array(sample["y"])
+    scale = MagnitudeScale.for_weights([layer["weights"] for layer in step["layers"]])
+    layers = [_layer_entry(step, i, scale) for i in range(n_layers)]
+    y_hat = as_array(sample["layers"][-1]["a"])
+    y = as_array(sample["y"])
     n_batches, batch, rows = int(step["n_batches"]), int(step["batch"]), int(step["batch_size"])
+    index = int(sample["index"])
+
+    def vec(label: str, values: Any, n: int, id_: str = "") -> Vector:
+        return vector(label, values, n, id_, scale)
+
     return {
         "run": run,
         "step": step,
@@ -285,31 +180,43 @@ def inspect_context(run: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]
         "L": n_layers,
         "L_sup": sup("L"),
         "eq": loss_equations(str(step["loss_name"]), out_act),
-        "x": vector("x", sample["x"], sizes[0], "inspect-x"),
-        "y": vector("y", sample["y"], sizes[-1], "inspect-y"),
-        "y_hat": vector("ŷ", y_hat, sizes[-1], "inspect-y-hat"),
-        "error": vector("ŷ − y", y_hat - y if y.size == y_hat.size else [], sizes[-1]),
+        "x": vec("x", sample["x"], sizes[0], "inspect-x"),
+        "y": vec("y", sample["y"], sizes[-1], "inspect-y"),
+        "y_hat": vec("ŷ", y_hat, sizes[-1], "inspect-y-hat"),
+        "error": vec("ŷ − y", y_hat - y if y.size == y_hat.size else [], sizes[-1]),
         "loss": render.format_number(step["loss"], 4),
         "loss_exact": repr(step["loss"]),
         "lr": f"{float(step['learning_rate']):g}",
         "optimizer": str(step["optimizer"]),
+        "weights_only": step.get("error_propagation") == "weights_only",
+        "checks": check_rows(step),
+        "chain": safe_chain_rule(step, weight or default_weight(step)),
+        "scale": scale,
         "batch": batch,
         "n_batches": n_batches,
         "rows": rows,
         "first_row": int(step["batch_start"]),
         "last_row": int(step["batch_start"]) + rows - 1,
-        "sample": int(sample["index"]),
+        "sample": index,
         "sample_row": int(sample["row"]),
         "prev_batch": batch - 1 if batch > 0 else None,
         "next_batch": batch + 1 if batch + 1 < n_batches else None,
-        "prev_sample": int(sample["index"]) - 1 if int(sample["index"]) > 0 else None,
-        "next_sample": int(sample["index"]) + 1 if int(sample["index"]) + 1 < rows else None,
-        "limit": lim,
+        "prev_sample": index - 1 if index > 0 else None,
+        "next_sample": index + 1 if index + 1 < rows else None,
+        "limit": int(step["limit"]),
         "wide": any(entry["truncated"] for entry in layers),
         "bias": step["layers"][0]["biases"] is not None,
         "penalty": any(entry["penalty"] for entry in layers),
         "hidden_derivative": derivative_text(act) if n_layers > 1 else "",
+        "apply": None,
     }
+
+
+def safe_chain_rule(step: dict[str, Any], weight: tuple[int, int, int]) -> ChainRule | None:
+    try:
+        return chain_rule(step, *weight)
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------- routes
@@ -322,15 +229,20 @@ def _int(value: str | None) -> int:
         return 0
 
 
-async def _context(request: Request, run_id: str) -> dict[str, Any]:
+def _weight(request: Request) -> tuple[int, int, int] | None:
+    q = request.query_params
+    if "layer" not in q:
+        return None
+    return max(1, _int(q.get("layer"))), _int(q.get("row")), _int(q.get("col"))
+
+
+async def _context(
+    request: Request, run_id: str, batch: int, sample: int, check: bool = True
+) -> dict[str, Any]:
     manager = request.app.state.manager
     run = manager.get(run_id).public()
-    batch, sample = (
-        _int(request.query_params.get("batch")),
-        _int(request.query_params.get("sample")),
-    )
     try:
-        step = await manager.inspect(run_id, batch, sample)
+        step = await manager.inspect(run_id, batch, sample, check=check)
         note = ""
     except ProblemError as exc:
         if exc.status_code != 422:
@@ -338,8 +250,13 @@ async def _context(request: Request, run_id: str) -> dict[str, Any]:
         # Out of range (e.g. a sample past the end of the shorter last batch): fall back.
         fallback = "its first sample" if exc.field == "sample" else "batch 0"
         note = f"{exc.detail}: showing {fallback} instead"
-        step = await manager.inspect(run_id, batch if exc.field == "sample" else 0, 0)
-    return inspect_context(run, step) | {"note": note}
+        step = await manager.inspect(run_id, batch if exc.field == "sample" else 0, 0, check=check)
+    return inspect_context(run, step, _weight(request)) | {"note": note}
+
+
+def _picked(request: Request) -> tuple[int, int]:
+    q = request.query_params
+    return _int(q.get("batch")), _int(q.get("sample"))
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -347,10 +264,14 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
     return templates.TemplateResponse(request, name, context, status_code=status)  # type: ignore[no-any-return]
 
 
+def _missing(request: Request, exc: ProblemError) -> HTMLResponse:
+    return _page(request, "partials/control_message.html", {"text": exc.detail, "error": True}, 404)
+
+
 @router.get("/runs/{run_id}/inspect", response_class=HTMLResponse)
 async def inspect_page(request: Request, run_id: str) -> HTMLResponse:
     try:
-        context = await _context(request, run_id)
+        context = await _context(request, run_id, *_picked(request))
     except ProblemError:
         return _page(
             request,
@@ -368,9 +289,51 @@ async def inspect_page(request: Request, run_id: str) -> HTMLResponse:
 @router.get("/ui/runs/{run_id}/inspect", response_class=HTMLResponse)
 async def inspect_fragment(request: Request, run_id: str) -> HTMLResponse:
     try:
-        context = await _context(request, run_id)
+        context = await _context(request, run_id, *_picked(request))
     except ProblemError as exc:
-        return _page(
-            request, "partials/control_message.html", {"text": exc.detail, "error": True}, 404
-        )
+        return _missing(request, exc)
     return _page(request, "partials/inspect_content.html", context)
+
+
+@router.get("/ui/runs/{run_id}/inspect/chain", response_class=HTMLResponse)
+async def inspect_chain(request: Request, run_id: str) -> HTMLResponse:
+    """One weight's chain rule (the page's click on a cell of ∂E/∂W)."""
+    try:
+        # the chain rule needs the step's numbers, not its gradient check
+        context = await _context(request, run_id, *_picked(request), check=False)
+    except ProblemError as exc:
+        return _missing(request, exc)
+    if context["chain"] is None:
+        context["chain_error"] = "That weight is not on this page."
+    return _page(request, "partials/inspect_chain.html", context)
+
+
+@router.post("/ui/runs/{run_id}/inspect/apply", response_class=HTMLResponse)
+async def inspect_apply(request: Request, run_id: str) -> HTMLResponse:
+    """Take the shown step, then show the inspector again from the new weights."""
+    form = await request.form()
+    batch, sample = _int(str(form.get("batch", 0))), _int(str(form.get("sample", 0)))
+    manager = request.app.state.manager
+    before = None
+    try:
+        before = (await manager.inspect(run_id, batch, sample, check=False))["loss"]
+        await apply_step(manager, run_id, batch)
+        message, error = "", False
+    except ProblemError as exc:
+        if exc.status_code == 404:
+            return _missing(request, exc)
+        message, error = f"Not applied: {exc.detail}.", True
+    try:
+        context = await _context(request, run_id, batch, sample)
+    except ProblemError as exc:
+        return _missing(request, exc)
+    if not error:
+        message = (
+            f"Applied one plain-SGD step on batch {batch}: its loss went from "
+            f"{render.format_number(before, 4)} to {context['loss']}."
+        )
+    return _page(
+        request,
+        "partials/inspect_content.html",
+        context | {"apply": {"text": message, "error": error}},
+    )

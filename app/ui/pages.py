@@ -100,11 +100,11 @@ def compare_context(manager: Any, run_ids: Sequence[str]) -> dict[str, Any]:
         curves.append(
             (run, colour, epochs, np.array(cols["train_loss"]), np.array(cols["test_loss"]))
         )
-        test = cols["test_loss"]
-        last = render.format_number(float(test[-1]), 4) if len(test) else "—"
-        selected.append(
-            {"id": run["id"], "name": run["name"], "color": colour, "last": f"test {last}"}
+        last = " · ".join(
+            f"{label} {render.format_number(float(col[-1]), 4) if len(col) else '—'}"
+            for label, col in (("train", cols["train_loss"]), ("test", cols["test_loss"]))
         )
+        selected.append({"id": run["id"], "name": run["name"], "color": colour, "last": last})
     # Put every curve on the union of epochs (NaN where a run has none) so one x axis fits all.
     all_epochs = np.unique(np.concatenate([c[2] for c in curves])) if curves else np.zeros(0)
     series = []

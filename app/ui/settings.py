@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.nn.network import error_propagation_problem
 from app.runs.models import MAX_EPOCHS
 from app.ui import forms
 
@@ -72,6 +73,17 @@ class Group:
     summary: str
     controls: list[Control] = field(default_factory=list)
     link: tuple[str, str] | None = None  # (href, text) under the controls
+    action: Action | None = None  # a button under the controls
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button that posts (htmx) to `url`; `disabled` is why it cannot now ('' = it can)."""
+
+    label: str
+    url: str
+    title: str
+    disabled: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,11 @@ def _data_group(config: Mapping[str, Any], run_id: str, n_inputs: int) -> Group:
 
 
 def shortcut_blocked(config: Mapping[str, Any]) -> str:
-    """Why the article's shortcut cannot be switched on now ('' when it can)."""
+    """Why the article's shortcut cannot be switched on now ('' when it can); the rule is
+    app.nn's, the words are the panel's."""
+    loss, output = str(config.get("loss")), str(config.get("output_activation"))
+    if not error_propagation_problem("weights_only", loss, output):
+        return ""
     reasons = []
     if config.get("loss") != "mse":
         reasons.append("the loss is not MSE")
@@ -161,7 +177,9 @@ def shortcut_blocked(config: Mapping[str, Any]) -> str:
     return " and ".join(reasons)
 
 
-def _network_group(config: Mapping[str, Any], layer_sizes: Sequence[int]) -> Group:
+def _network_group(
+    config: Mapping[str, Any], layer_sizes: Sequence[int], run_id: str = ""
+) -> Group:
     shortcut = config.get("error_propagation") == "weights_only"
     blocked = "" if shortcut else shortcut_blocked(config)
     controls = [
@@ -213,7 +231,14 @@ def _network_group(config: Mapping[str, Any], layer_sizes: Sequence[int]) -> Gro
         ),
     ]
     sizes = "–".join(str(n) for n in layer_sizes)
-    return Group("network", "Network", f"{sizes}, {config.get('activation', '')}", controls)
+    compare = Action(
+        "Compare with and without the shortcut",
+        f"/ui/runs/{run_id}/compare-shortcut",
+        "two new runs of these settings, side by side",
+        shortcut_blocked(config),
+    )
+    summary = f"{sizes}, {config.get('activation', '')}"
+    return Group("network", "Network", summary, controls, action=compare)
 
 
 def _training_group(config: Mapping[str, Any]) -> Group:
@@ -237,8 +262,80 @@ def _training_group(config: Mapping[str, Any]) -> Group:
         Control("l2", "L2 regularisation", "number", _fmt(config.get("l2"))),
         Control("epochs", "Epochs", "number", _fmt(config.get("epochs")), step="1"),
         Control("name", "Run name", "text", _fmt(config.get("name"))),
+        *_control_fields(config),
     ]
     return Group("training", "Training", OPTIMIZER_NAMES.get(optimizer, optimizer), controls)
+
+
+SCHEDULE_NAMES = {
+    "": "constant",
+    "step": "step (× γ every n epochs)",
+    "exponential": "exponential (× γ each epoch)",
+    "cosine": "cosine",
+}
+
+
+def _control_fields(config: Mapping[str, Any]) -> list[Control]:
+    """The rate schedule (its kind, then that kind's numbers), target loss, early stopping."""
+    schedule: Mapping[str, Any] = config.get("lr_schedule") or {}
+    kind = str(schedule.get("kind", ""))
+    numbers = [
+        ("lr_schedule.step_size", "Step size", "step_size", "1"),
+        ("lr_schedule.gamma", "Gamma (γ)", "gamma", "any"),
+        ("lr_schedule.period", "Period", "period", "1"),
+        ("lr_schedule.min_lr", "Lowest rate", "min_lr", "any"),
+    ]
+    own = [n for n in numbers if n[2] in schedule]
+    # A number goes with the kind and the kind's other numbers: the schedule is one field.
+    together = ", ".join(
+        f"#s-{name.replace('.', '-').replace('_', '-')}"
+        for name in ("lr_schedule.kind", *(n[0] for n in own))
+    )
+    early: Mapping[str, Any] = config.get("early_stopping") or {}
+    early_with = "#s-early-stopping-patience, #s-early-stopping-min-delta"  # absent: skipped
+    target = config.get("target_loss")
+    return [
+        Control(
+            "lr_schedule.kind",
+            "Rate schedule",
+            "select",
+            kind,
+            tuple(SCHEDULE_NAMES.items()),
+        ),
+        *(
+            Control(name, label, "number", _fmt(schedule[key]), step=step, include=together)
+            for name, label, key, step in own
+        ),
+        Control(
+            "target_loss",
+            "Target loss",
+            "number",
+            "" if target is None else _fmt(target),
+            hint="none",
+        ),
+        Control(
+            "early_stopping.patience",
+            "Early stopping: patience",
+            "number",
+            _fmt(early.get("patience", "")),
+            step="1",
+            hint="off",
+            include=early_with,
+        ),
+        *(  # shown once early stopping is on (a patience set)
+            [
+                Control(
+                    "early_stopping.min_delta",
+                    "Least improvement",
+                    "number",
+                    _fmt(early.get("min_delta", 0.0)),
+                    include=early_with,
+                )
+            ]
+            if early
+            else []
+        ),
+    ]
 
 
 def settings_view(run: Mapping[str, Any], submitted: str = "") -> SettingsView:
@@ -281,7 +378,7 @@ def settings_view(run: Mapping[str, Any], submitted: str = "") -> SettingsView:
     ]
     groups = [
         _data_group(config, str(run.get("id", "")), int(run.get("n_inputs", 0))),
-        _network_group(config, run.get("layer_sizes", [])),
+        _network_group(config, run.get("layer_sizes", []), str(run.get("id", ""))),
         _training_group(config),
     ]
     return SettingsView(str(run.get("id", "")), quick, groups, submitted)

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 -- labels use real math typography (gamma as the Greek letter)
 """The settings panel's fields: plain-words labels, form strings -> PATCH body, refusals.
 
 Every control of the live view's panel is named like the API's field
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from app.runs.models import LIVE_FIELDS  # the one rule of which fields change a run in place
 from app.ui import forms
 
 # ---------------------------------------------------------------- fields and their words
@@ -53,10 +55,34 @@ FIELDS: dict[str, tuple[str, str]] = {
     ),
     "dataset.teacher_activation": ("Teacher activation", "must be one of the listed functions"),
     "dataset.teacher_weight_scale": ("Teacher weight scale", "must be from 0.1 to 10"),
+    "lr_schedule": ("Rate schedule", "needs its numbers: a step size ≥ 1, 0 < γ ≤ 1"),
+    "lr_schedule.kind": ("Rate schedule", "must be constant, step, exponential or cosine"),
+    "lr_schedule.step_size": ("Step size", "must be a whole number of at least 1"),
+    "lr_schedule.gamma": ("Gamma (γ)", "must be more than 0 and at most 1"),
+    "lr_schedule.period": ("Period", "must be a whole number of at least 1"),
+    "lr_schedule.min_lr": ("Lowest rate", "must be a number of at least 0"),
+    "target_loss": ("Target loss", "must be more than 0, or empty for none"),
+    "early_stopping": ("Early stopping", "needs a patience from 1 to 100,000"),
+    "early_stopping.patience": ("Patience", "must be a whole number from 1 to 100,000, or empty"),
+    "early_stopping.min_delta": ("Least improvement", "must be a number of at least 0"),
 }
-LIVE_FIELDS = ("name", "learning_rate", "epochs", "max_epochs_per_second", "l1", "l2")
+# The schedule's fields each kind takes, with the value a newly chosen kind starts from.
+SCHEDULE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "step": {"step_size": 100, "gamma": 0.5},
+    "exponential": {"gamma": 0.99},
+    "cosine": {"period": None, "min_lr": 0.0},  # period: the run's epochs (the server fills it)
+}
 
-INT_FIELDS = ("epochs", "seed", "dataset.n_samples", "dataset.seed", "dataset.n_classes")
+INT_FIELDS = (
+    "epochs",
+    "seed",
+    "dataset.n_samples",
+    "dataset.seed",
+    "dataset.n_classes",
+    "lr_schedule.step_size",
+    "lr_schedule.period",
+    "early_stopping.patience",
+)
 FLOAT_FIELDS = (
     "learning_rate",
     "momentum",
@@ -65,7 +91,13 @@ FLOAT_FIELDS = (
     "dataset.noise",
     "dataset.test_fraction",
     "dataset.teacher_weight_scale",
+    "lr_schedule.gamma",
+    "lr_schedule.min_lr",
+    "target_loss",
+    "early_stopping.min_delta",
 )
+# Empty means "none" (null) for these, not "unchanged".
+OPTIONAL_FIELDS = ("target_loss", "early_stopping.patience", "lr_schedule.kind")
 AUTO_FIELDS = ("output_activation", "loss")  # "auto" (or empty) = chosen by task = null
 LIST_FIELDS = ("hidden_layers", "dataset.teacher_layers")
 CHECKBOX_FIELDS = ("use_bias", "error_propagation")
@@ -115,6 +147,8 @@ def _value(name: str, raw: str, checked: bool) -> tuple[bool, Any]:
         return True, None if text.lower() in ("", "auto") else text
     if name in LIST_FIELDS:
         return name == "hidden_layers" or bool(text), _widths(text)
+    if name in OPTIONAL_FIELDS and text.lower() in ("", "none", "constant", "off"):
+        return True, None
     if not text:
         return False, None  # empty -> omitted: the value in effect stays
     if name in INT_FIELDS:
@@ -139,10 +173,28 @@ def parse_patch(form: Mapping[str, str], checkboxes: Iterable[str] = ()) -> dict
         keep, value = _value(name, str(form.get(name, "")), name in form)
         if not keep:
             continue
-        if name.startswith("dataset."):
-            body.setdefault("dataset", {})[name.removeprefix("dataset.")] = value
+        group, _, part = name.partition(".")
+        if part:
+            body.setdefault(group, {})[part] = value
         else:
             body[name] = value
+    return _training_controls(body)
+
+
+def _training_controls(body: dict[str, Any]) -> dict[str, Any]:
+    """The schedule and early stopping as the API takes them: a schedule is its kind and
+    that kind's own numbers (defaults for those not sent); no kind or no patience: null."""
+    schedule = body.get("lr_schedule")
+    if schedule is not None:
+        kind = schedule.get("kind")
+        if kind is None:
+            body["lr_schedule"] = None
+        elif kind in SCHEDULE_DEFAULTS:
+            own = {k: schedule.get(k, v) for k, v in SCHEDULE_DEFAULTS[kind].items()}
+            body["lr_schedule"] = {"kind": kind, **{k: v for k, v in own.items() if v is not None}}
+    early = body.get("early_stopping")
+    if early is not None:
+        body["early_stopping"] = None if early.get("patience") is None else early
     return body
 
 
@@ -197,6 +249,22 @@ def plain_errors(errors: Iterable[Mapping[str, Any]]) -> str:
     return "; ".join(messages)
 
 
+def _words(value: Any) -> str:
+    """A config value as a person reads it: {'kind': 'step', 'gamma': 0.5} -> 'step, gamma 0.5'."""
+    if value is None:
+        return "off"
+    if isinstance(value, Mapping):
+        return ", ".join(
+            str(v)
+            if k == "kind"
+            else f"{k.replace('_', ' ')} {v:g}"
+            if isinstance(v, float)
+            else f"{k.replace('_', ' ')} {v}"
+            for k, v in value.items()
+        )
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def success_message(body: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     """What a successful change did, e.g. 'learning rate 0.1 · ≤ 5 epochs/s'."""
     parts: list[str] = []
@@ -207,7 +275,7 @@ def success_message(body: Mapping[str, Any], config: Mapping[str, Any]) -> str:
         elif name == "learning_rate":
             parts.append(f"learning rate {config['learning_rate']:g}")
         elif name in LIVE_FIELDS:
-            parts.append(f"{label(name).lower()} {config.get(name)}")
+            parts.append(f"{label(name).lower()} {_words(config.get(name))}")
         else:
             parts.append(f"{label(name).lower()} changed")
     structural = [n for n in body if n not in LIVE_FIELDS]

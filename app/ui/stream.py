@@ -67,8 +67,9 @@ async def fragment_stream(
                 yield b": ping\n\n"
                 continue
             # Coalesce: at most MAX_FPS frames a second; what arrives meanwhile joins the next.
+            # A reset (or a structural change) is drawn at once: the learner just acted.
             delay = next_at - time.monotonic()
-            if delay > 0:
+            if delay > 0 and hub.resets == resets:
                 await asyncio.sleep(delay)
             next_at = max(next_at, time.monotonic()) + min_interval
             if hub.closed:

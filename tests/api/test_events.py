@@ -33,6 +33,10 @@ class Received:
     train_loss: list[float | None] = field(default_factory=list)
 
     def add(self, sse: ServerSentEvent) -> dict[str, Any]:
+        if sse.event == "message" and not sse.data:
+            # httpx-sse turns a `: ping` comment block into an empty "message" event once an
+            # id was seen; a browser's EventSource dispatches nothing for it (no data).
+            return {}
         self.events.append(sse)
         data = strict_json(sse.data)
         if sse.event in ("snapshot", "epoch"):

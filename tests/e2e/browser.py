@@ -1,11 +1,15 @@
-"""Helpers of the browser tests: console-error collection and screenshot paths."""
+"""Helpers of the browser tests: console-error collection, screenshot paths, and the
+small run helpers several test files share."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 from playwright.sync_api import ConsoleMessage, Error, Page
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
@@ -32,3 +36,23 @@ class PageProblems:
 def screenshot_path(name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / (re.sub(r"[^\w.-]+", "_", name) + ".png")
+
+
+MakeRun = Callable[..., dict[str, Any]]
+# Small and slow enough to stay running for a whole test without eating a core.
+PACED_RUN: dict[str, Any] = {
+    "dataset": {"kind": "xor", "n_samples": 100},
+    "hidden_layers": [4],
+    "epochs": 100_000,
+    "max_epochs_per_second": 20,
+}
+
+
+def api_run(api: httpx.Client, run_id: str) -> dict[str, Any]:
+    response = api.get(f"/api/runs/{run_id}")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def page_epoch(page: Page) -> int:
+    return int(page.locator("#epoch").get_attribute("data-epoch") or "-1")

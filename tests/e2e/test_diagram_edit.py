@@ -10,12 +10,11 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.browser import PageProblems
+from tests.e2e.browser import MakeRun, PageProblems, api_run
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.e2e
 
-MakeRun = Callable[..., dict[str, Any]]
 # A playing spiral, paced so it keeps running through the test without eating a core.
 SPIRAL: dict[str, Any] = {
     "dataset": {"kind": "spiral", "n_samples": 200},
@@ -23,12 +22,6 @@ SPIRAL: dict[str, Any] = {
     "epochs": 100_000,
     "max_epochs_per_second": 20,
 }
-
-
-def api_run(api: httpx.Client, run_id: str) -> dict[str, Any]:
-    response = api.get(f"/api/runs/{run_id}")
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def epoch_at_least(n: int) -> re.Pattern[str]:

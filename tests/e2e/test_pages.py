@@ -10,12 +10,11 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from tests.e2e.browser import PageProblems, screenshot_path
+from tests.e2e.browser import MakeRun, PageProblems, screenshot_path
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.e2e
 
-MakeRun = Callable[..., dict[str, Any]]
 NewContext = Callable[..., tuple[BrowserContext, PageProblems]]
 
 

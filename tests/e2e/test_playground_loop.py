@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.browser import PACED_RUN, MakeRun, api_run, page_epoch
 from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
-
-MakeRun = Callable[..., dict[str, Any]]
-PACED_RUN: dict[str, Any] = {
-    "dataset": {"kind": "xor", "n_samples": 100},
-    "hidden_layers": [4],
-    "epochs": 100_000,
-    "max_epochs_per_second": 20,
-}
-
-
-def api_run(api: httpx.Client, run_id: str) -> dict[str, Any]:
-    response = api.get(f"/api/runs/{run_id}")
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def page_epoch(page: Page) -> int:
-    return int(page.locator("#epoch").get_attribute("data-epoch") or "-1")
 
 
 def test_changing_the_activation_while_playing_reinitialises_and_keeps_playing(

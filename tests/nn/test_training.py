@@ -443,28 +443,3 @@ def test_init_distributions(init: str) -> None:
     else:
         assert w.std() == pytest.approx(0.1, rel=0.02)
     assert abs(w.mean()) < 0.01
-
-
-# --- the backprop inspector ------------------------------------------------------------------
-
-
-def test_inspect_step_shows_one_batch_without_updating() -> None:
-    data = make_dataset({"kind": "xor", "n_samples": 50})
-    trainer = Trainer(data, hidden_layers=[3], batch_size=10, l2=0.5, dtype="float64")
-    before = trainer.network.params.copy()
-    info = trainer.inspect_step(1)
-    np.testing.assert_array_equal(trainer.network.params, before)
-    assert info["n_batches"] == 4 and info["batch_size"] == 10 and info["batch_index"] == 1
-    assert np.array(info["inputs"]).shape == (10, 2)
-    assert [np.array(z).shape for z in info["zs"]] == [(10, 3), (10, 1)]
-    assert [np.array(a).shape for a in info["activations"]] == [(10, 2), (10, 3), (10, 1)]
-    assert [np.array(d).shape for d in info["deltas"]] == [(10, 3), (10, 1)]
-    assert [np.array(w).shape for w in info["nabla_w"]] == [(3, 2), (1, 3)]
-    ref = trainer.network.backward(
-        data.x_train[10:20], data.y_train[10:20, None].astype(float), "cross_entropy"
-    )
-    np.testing.assert_allclose(info["nabla_w"][0], ref.nabla_w[0], rtol=1e-12)
-    assert info["loss"] == pytest.approx(ref.loss)
-    np.testing.assert_allclose(info["penalty_w"][1], 0.5 * trainer.network.weights[1])
-    with pytest.raises(ValueError, match="batch_index"):
-        trainer.inspect_step(4)

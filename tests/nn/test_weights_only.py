@@ -332,49 +332,6 @@ def test_hidden_layers_train_differently_from_the_chain_rule() -> None:
     assert not np.allclose(shortcut.network.weights[0], chain.network.weights[0], atol=1e-9)
 
 
-def test_inspect_step_shows_the_shortcuts_deltas() -> None:
-    data = regression_data("sigmoid")
-    trainer = make_trainer(data, batch_size=5)
-    step = trainer.inspect_step(1)
-    net = trainer.network
-    x, y = data.x_train[5:10], data.y_train[5:10]
-    dws, _, deltas = reference_terms(net.weights, net.biases, "tanh", "sigmoid", x, y)
-    for mine, theirs in zip(step["nabla_w"], dws, strict=True):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14)
-    for mine, theirs in zip(step["deltas"], deltas, strict=True):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize(
-    ("task", "n_out", "output", "loss"),
-    [
-        ("classification", 1, "sigmoid", "cross_entropy"),
-        ("classification", 1, None, None),  # defaults: sigmoid + cross_entropy
-        ("classification", 3, "softmax", "mse"),
-        ("classification", 3, "softmax", "cross_entropy"),
-        ("regression", 2, "linear", None),  # mse by default: fine, checked below
-    ],
-)
-def test_other_heads_are_refused_naming_the_field(
-    task: str, n_out: int, output: str | None, loss: str | None
-) -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(12, 2))
-    y: NDArray[Any] = np.arange(12) % 3 if n_out == 3 else np.arange(12) % 2
-    if task == "regression":
-        y = rng.normal(size=(12, n_out))
-    n_classes = 0 if task == "regression" else max(2, n_out)
-    data = Dataset("custom", task, x, y, x[:0], y[:0], 2, n_out, n_classes)
-    kw: dict[str, Any] = {"output_activation": output, "loss": loss}
-    if task == "regression":
-        assert make_trainer(data, **kw).error_propagation == "weights_only"
-        return
-    with pytest.raises(HeadError) as info:
-        make_trainer(data, **kw)
-    assert info.value.field == "error_propagation"
-    assert "mse" in info.value.message and "sigmoid or linear" in info.value.message
-
-
 def test_unknown_method_is_refused_naming_the_field() -> None:
     with pytest.raises(HeadError) as info:
         make_trainer(regression_data("linear"), error_propagation="magic")

@@ -71,7 +71,7 @@ def test_history_keeps_only_epochs_after_every_earlier_one_within_a_batch() -> N
 
 def test_history_values_are_json_safe() -> None:
     history = MetricsHistory(n_layers=2)
-    history.extend([row(1), MetricRow(2, float("inf"), 1.0, None, None, [1.0, 2.0])])
+    history.extend([row(1), MetricRow(2, float("inf"), 1.0, None, None, [1.0, 2.0], 0.03)])
     cols = history.slice()
     assert cols == {
         "epoch": [1, 2],
@@ -79,6 +79,7 @@ def test_history_values_are_json_safe() -> None:
         "test_loss": [None, 1.0],
         "train_accuracy": [0.75, None],
         "test_accuracy": [None, None],
+        "learning_rate": [None, 0.03],
         "grad_norms": [[0.1, None], [1.0, 2.0]],
     }
     assert orjson.loads(history.encode()) == cols

@@ -291,7 +291,8 @@ def test_frame_fragments_of_an_8_8_spiral_stay_well_under_100_kb(client: TestCli
     frame = rendered.frame_message(-1)
     assert frame is not None
     assert len(frame) < 80_000, len(frame)
-    assert len(rendered.snapshot_message()) < 100_000, {k: len(v) for k, v in rendered.fragments.items()}
+    sizes = {k: len(v) for k, v in rendered.fragments.items()}
+    assert len(rendered.snapshot_message()) < 100_000, sizes
     # Every fragment fills a fixed container by innerHTML: the DOM cannot grow frame after frame.
     targets = re.findall(
         r'<div id="([\w-]+)" hx-swap-oob="([^"]+)">', rendered.snapshot_message().decode()
@@ -340,7 +341,8 @@ def test_a_big_network_still_renders_a_small_frame(client: TestClient) -> None:
     )
     step(client, run_id, 1)
     rendered = current_frame(client, run_id)
-    assert len(rendered.snapshot_message()) < 100_000, {k: len(v) for k, v in rendered.fragments.items()}
+    sizes = {k: len(v) for k, v in rendered.fragments.items()}
+    assert len(rendered.snapshot_message()) < 100_000, sizes
     network = rendered.fragments["network"]
     assert network.count('<g class="neuron" data-key=') == 10 + 10 + 1  # 10 shown per layer
     assert "+ 246 more" in network
@@ -377,7 +379,8 @@ def test_unusual_networks_render(client: TestClient, body: dict[str, Any]) -> No
     assert 'id="network"' in html and "<title>w" in html
     assert ('class="bias"' in html) == body.get("use_bias", True)
     rendered = current_frame(client, run_id)
-    assert len(rendered.snapshot_message()) < 100_000, {k: len(v) for k, v in rendered.fragments.items()}
+    sizes = {k: len(v) for k, v in rendered.fragments.items()}
+    assert len(rendered.snapshot_message()) < 100_000, sizes
 
 
 def test_high_dimensional_classification_shows_a_confusion_matrix(client: TestClient) -> None:
@@ -477,3 +480,10 @@ def test_descent_page_renders_and_bad_input_is_clamped(client: TestClient) -> No
     assert 'id="descent-svg"' in html
     odd = client.get("/ui/descent/frame", params={"lr": "nan", "x0": "1e9", "step": "-3"})
     assert odd.status_code == 200 and 'id="descent-step-count">0<' in odd.text
+
+
+def test_the_predict_box_takes_the_raw_inputs_of_a_run_with_features(client: TestClient) -> None:
+    run_id = make_run(client, features=["x1", "x2", "x1_sq", "x1_x2"])
+    page = client.get(f"/runs/{run_id}").text
+    assert 'data-n-inputs="2"' in page
+    assert 'id="predict-x1"' in page and 'id="predict-x2"' not in page

@@ -377,3 +377,50 @@ def test_the_data_group_links_to_the_drawing_plane_for_2d_runs_only() -> None:
     kinds = [value for value, _ in data.controls[0].options]
     assert "draw" not in kinds and "custom" not in kinds  # not kinds a PATCH can take
     assert view(1).groups[0].link is None
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [
+        (
+            {"lr_schedule.kind": "step"},
+            {"lr_schedule": {"kind": "step", "step_size": 100, "gamma": 0.5}},
+        ),
+        ({"lr_schedule.kind": "cosine"}, {"lr_schedule": {"kind": "cosine", "min_lr": 0.0}}),
+        (
+            {"lr_schedule.kind": "step", "lr_schedule.step_size": "20", "lr_schedule.gamma": "0.8"},
+            {"lr_schedule": {"kind": "step", "step_size": 20, "gamma": 0.8}},
+        ),
+        (
+            {"lr_schedule.kind": "exponential", "lr_schedule.step_size": "20"},
+            {"lr_schedule": {"kind": "exponential", "gamma": 0.99}},
+        ),
+        ({"lr_schedule.kind": ""}, {"lr_schedule": None}),
+        ({"target_loss": ""}, {"target_loss": None}),
+        ({"target_loss": "0.05"}, {"target_loss": 0.05}),
+        (
+            {"early_stopping.patience": "", "early_stopping.min_delta": "0"},
+            {"early_stopping": None},
+        ),
+        (
+            {"early_stopping.patience": "30", "early_stopping.min_delta": "0.001"},
+            {"early_stopping": {"patience": 30, "min_delta": 0.001}},
+        ),
+    ],
+)
+def test_training_controls_are_parsed_into_the_apis_shape(
+    form: dict[str, str], expected: dict[str, Any]
+) -> None:
+    assert settings_fields.parse_patch(form) == expected
+
+
+def test_the_schedules_numbers_go_with_its_kind() -> None:
+    schedule = {"kind": "step", "step_size": 5, "gamma": 0.5}
+    config = {"optimizer": "sgd", "lr_schedule": schedule, "early_stopping": None}
+    run = {"id": "r", "n_inputs": 2, "layer_sizes": [2, 4, 1], "config": config}
+    training = settings.settings_view(run).groups[2]
+    by_name = {c.name: c for c in training.controls}
+    assert by_name["lr_schedule.kind"].value == "step"
+    assert "lr_schedule.period" not in by_name  # only the kind's own numbers
+    assert by_name["lr_schedule.gamma"].include.startswith("#s-lr-schedule-kind")
+    assert "early_stopping.min_delta" not in by_name  # shown once early stopping is on

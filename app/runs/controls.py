@@ -1,0 +1,108 @@
+"""Training controls inside a worker (API.md v1.1): the learning-rate schedule, the
+target loss and early stopping, applied epoch by epoch.
+
+Their state (early stopping's best loss, epoch, weights and count of epochs without
+improvement) rides in the run's checkpoint, so a run stopped and started again goes
+on watching where it was. Started again after it stopped early, a run trains on from
+the best weights and stops at its next epoch without an improvement; PATCHing
+`early_stopping` starts the count again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.nn.schedules import scheduled_rate
+from app.nn.training import EpochMetrics
+
+BEST_PARAMS = "early.best_params"  # checkpoint array: the weights of the best epoch
+
+
+@dataclass
+class TrainingControls:
+    base_lr: float
+    schedule: Mapping[str, Any] | None = None
+    target_loss: float | None = None
+    early: Mapping[str, Any] | None = None  # {"patience", "min_delta"}
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_params: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> TrainingControls:
+        return cls(
+            float(config["learning_rate"]),
+            config.get("lr_schedule"),
+            config.get("target_loss"),
+            config.get("early_stopping"),
+        )
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """A PATCH of live fields reached the worker (from the next epoch on)."""
+        if "learning_rate" in changes:
+            self.base_lr = float(changes["learning_rate"])
+        if "lr_schedule" in changes:
+            self.schedule = changes["lr_schedule"]
+        if "target_loss" in changes:
+            self.target_loss = changes["target_loss"]
+        if "early_stopping" in changes:
+            self.early = changes["early_stopping"]
+            self.bad_epochs = 0
+
+    def rate_for(self, epoch: int) -> float:
+        """The learning rate epoch `epoch` (1-based) trains with."""
+        return scheduled_rate(epoch, self.base_lr, self.schedule)
+
+    def after_epoch(self, m: EpochMetrics, params: np.ndarray) -> tuple[str, str] | None:
+        """(reason, message) when this epoch ends the run, else None."""
+        if self.early is not None:
+            watched = m.train_loss if m.test_loss is None else m.test_loss
+            if watched < self.best_loss - float(self.early.get("min_delta", 0.0)):
+                self.best_loss, self.best_epoch, self.bad_epochs = watched, m.epoch, 0
+                self.best_params = params.copy()
+            else:
+                self.bad_epochs += 1
+            patience = int(self.early["patience"])
+            if self.bad_epochs >= patience and self.best_params is not None:
+                return "early_stopped", (
+                    f"stopped early after {patience} epochs without improvement; "
+                    f"the weights are those of the best epoch, {self.best_epoch}"
+                )
+        if self.target_loss is not None and m.train_loss <= float(self.target_loss):
+            return "target_loss", (
+                f"reached the target loss {float(self.target_loss):g} at epoch {m.epoch}"
+            )
+        return None
+
+    def restore_best(self, params: np.ndarray) -> None:
+        """Put the best epoch's weights into `params` (early stopping's end)."""
+        if self.best_params is not None:
+            params[...] = self.best_params
+
+    def extras(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What a checkpoint keeps of these controls (arrays, meta)."""
+        if self.early is None or self.best_params is None:
+            return {}, {}
+        meta = {
+            "early": {
+                "best_loss": self.best_loss,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+            }
+        }
+        return {BEST_PARAMS: self.best_params}, meta
+
+    def load(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        """Take up where a checkpoint left off: a run stepped in pieces stops where it
+        would have stopped in one go."""
+        early = meta.get("early")
+        if early is not None and BEST_PARAMS in arrays:
+            self.best_loss, self.best_epoch = float(early["best_loss"]), int(early["best_epoch"])
+            self.bad_epochs = int(early.get("bad_epochs", 0))
+            self.best_params = np.array(arrays[BEST_PARAMS])
