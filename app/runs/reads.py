@@ -60,10 +60,10 @@ def weights_parts(
         parts.extend([b"null"] if biases is None else _array_parts(biases[i]))
         parts.append(b"}")
     parts.append(b"]}")
-    return _coalesced(parts)
+    return _coalesced(parts, PIECE)
 
 
-def _coalesced(parts: list[bytes], size: int = PIECE) -> list[bytes]:
+def _coalesced(parts: list[bytes], size: int) -> list[bytes]:
     """Consecutive parts joined into pieces of about `size` bytes."""
     pieces: list[bytes] = []
     run: list[bytes] = []
