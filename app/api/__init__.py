@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from app.api import datasets, diagnostics, editing, events, health, inspect, runs, viewer
+from app.api import (
+    datasets,
+    diagnostics,
+    editing,
+    events,
+    exports,
+    health,
+    inspect,
+    runs,
+    sweeps,
+    viewer,
+)
 from app.api.errors import install_error_handlers
 from app.api.limits import (
     BodyGate,
@@ -19,7 +30,9 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     """Mount every /api route on ``app`` and install the error mapping and body limit."""
     api = APIRouter(prefix="/api")
     api.include_router(runs.router)
+    api.include_router(sweeps.router)  # sweeps (API.md v1.1)
     api.include_router(editing.router)
+    api.include_router(exports.router)  # export.npz, CSVs, import
     api.include_router(viewer.router)  # watch-only links (classroom)
     api.include_router(inspect.router)
     api.include_router(events.router)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from app.api.deps import Manager
+from app.api.paging import MAX_PAGE, first_epochs, page_of_runs
 from app.api.responses import StrictJSONResponse, json_pieces_response
 from app.api.routing import StrictJSONRoute
 from app.api.schemas import (
@@ -19,6 +20,7 @@ from app.api.schemas import (
     RunData,
     RunList,
     RunPublic,
+    Snapshots,
     Weights,
 )
 from app.runs.models import PredictRequest, RunCreate, RunPatch, RunStep
@@ -44,9 +46,22 @@ async def create_run(
     return StrictJSONResponse(view.public(), status_code=201)
 
 
-@router.get("", response_model=RunList, summary="Every run, newest first")
-async def list_runs(manager: Manager) -> Response:
-    return StrictJSONResponse({"runs": [view.public() for view in manager.list_runs()]})
+@router.get(
+    "",
+    response_model=RunList,
+    responses=_errors(422),
+    summary="Runs, newest first: every run, or pages of `limit` after run `before`",
+)
+async def list_runs(
+    manager: Manager,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+    before: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    page, next_before = page_of_runs(manager.list_runs(), limit, before)
+    body: dict[str, Any] = {"runs": [view.public() for view in page]}
+    if limit is not None:  # without `limit` the v1 body, unchanged
+        body["next_before"] = next_before
+    return StrictJSONResponse(body)
 
 
 @router.get("/{run_id}", response_model=RunPublic, responses=_errors(404))
@@ -123,19 +138,39 @@ async def reset_run(run_id: str, manager: Manager) -> Response:
     "/{run_id}/metrics",
     response_model=Metrics,
     responses=_errors(404, 422),
-    summary="Columnar metrics of the epochs after `since`",
+    summary="Columnar metrics of the epochs after `since` (at most `limit` of them)",
 )
 async def get_metrics(
-    run_id: str, manager: Manager, since: Annotated[int, Query(ge=0)] = 0
+    run_id: str,
+    manager: Manager,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    return StrictJSONResponse(manager.metrics(run_id, since))
+    return StrictJSONResponse(first_epochs(manager.metrics(run_id, since), limit))
 
 
-@router.get("/{run_id}/weights", response_model=Weights, responses=_errors(404))
-async def get_weights(run_id: str, manager: Manager) -> Response:
-    # Read and encoded off the event loop; a 5M-parameter net is ~100 MB of JSON, sent in
-    # pieces so that no copy of the whole is made on the loop.
-    return json_pieces_response(await manager.weights_json(run_id))
+@router.get(
+    "/{run_id}/weights",
+    response_model=Weights,
+    responses=_errors(404, 422),
+    summary="The current weights, or with `epoch` the kept snapshot at or before it",
+)
+async def get_weights(
+    run_id: str, manager: Manager, epoch: Annotated[int | None, Query(ge=0)] = None
+) -> Response:
+    # Encoded off the event loop; a 5M-parameter net is ~100 MB of JSON, sent in pieces
+    # so that no copy of the whole is made on the loop.
+    return json_pieces_response(await manager.weights_json(run_id, epoch))
+
+
+@router.get(
+    "/{run_id}/snapshots",
+    response_model=Snapshots,
+    responses=_errors(404),
+    summary="The epochs whose weights are kept (weight history), ascending",
+)
+async def get_snapshots(run_id: str, manager: Manager) -> Response:
+    return StrictJSONResponse(manager.snapshots(run_id))
 
 
 @router.get("/{run_id}/data", response_model=RunData, responses=_errors(404))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 RunStatusName = Literal[
-    "created", "running", "stopped", "completed", "diverged", "failed", "interrupted"
+    "created", "running", "stopped", "completed", "diverged", "failed", "interrupted", "queued"
 ]
 
 
@@ -41,6 +41,9 @@ class RunPublic(BaseModel):
 
 class RunList(BaseModel):
     runs: list[RunPublic] = Field(description="newest first")
+    next_before: str | None = Field(
+        None, description="only with `limit`: pass as `before` for the next page; null on the last"
+    )
 
 
 class Metrics(BaseModel):
@@ -57,6 +60,10 @@ class Metrics(BaseModel):
 class Layer(BaseModel):
     weights: list[list[float | None]] = Field(description="shape (n_out, n_in)")
     biases: list[float | None] | None = Field(description="shape (n_out,); null without bias")
+
+
+class Snapshots(BaseModel):
+    epochs: list[int] = Field(description="the epochs whose weights are kept, ascending")
 
 
 class Weights(BaseModel):

@@ -106,3 +106,23 @@ class TrainingControls:
             self.best_loss, self.best_epoch = float(early["best_loss"]), int(early["best_epoch"])
             self.bad_epochs = int(early.get("bad_epochs", 0))
             self.best_params = np.array(arrays[BEST_PARAMS])
+
+
+# ---- weight history (API.md v1.1 "Weight history") -------------------------------------
+
+LARGE_NET_PARAMS = 100_000
+
+
+def snapshot_due(epoch: int, last_kept: int | None, n_params: int, epochs: int) -> bool:
+    """Whether the weights at the end of `epoch` are kept: every epoch up to 20, then so
+    that no two kept epochs are further apart than 2 % of the current epoch + 10 (the
+    gap is allowed once it reaches that, so it never exceeds it later). A net over
+    100,000 parameters skips the first 20 and keeps at least 10 over its run."""
+    if last_kept is None:
+        return True
+    gap = int(0.02 * epoch) + 10
+    if n_params > LARGE_NET_PARAMS:
+        gap = max(1, min(gap, int(epochs) // 10))
+    elif epoch <= 20:
+        return True
+    return epoch - last_kept >= gap

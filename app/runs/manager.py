@@ -23,7 +23,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import partial
@@ -36,6 +36,7 @@ from app.nn.datasets import dataset_to_json, make_dataset, teacher_network
 from app.nn.network import param_views
 from app.runs import reads
 from app.runs.broadcast import LayersLoader, MetricsHistory, RunHub, layers_public
+from app.runs.exports import ExportSource
 from app.runs.jobs import JobLimiter
 from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live, new_owner
 from app.runs.models import (
@@ -71,14 +72,16 @@ from app.runs.record import (
     prepare_run,
     run_from_row,
     stored_config,
+    stored_row,
     utcnow,
 )
 from app.runs.reshape import reshape, structural_changes
 from app.runs.step_inspector import StepInputs, inspect_step
+from app.runs.sweeps import SweepQueue
 from app.runs.weights_cache import WeightsCache
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
-from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow, Store
+from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow, Snapshot, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,8 +92,9 @@ FRAME_INTERVAL = 1 / 20
 WEIGHTS_SWEEP_EVERY = 5.0  # seconds between checks for idle runs' weights over budget
 
 
-class RunManager:
-    """See INTERNALS.md `app.runs`; every public method raises ProblemError for 404/409/422."""
+class RunManager(SweepQueue):
+    """See INTERNALS.md `app.runs`; every public method raises ProblemError for 404/409/422.
+    Sweeps and the queue of `queued` runs: the `SweepQueue` mixin (app.runs.sweeps)."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -107,6 +111,7 @@ class RunManager:
         # Idle runs' weights within a byte budget (weights_cache.py); heavy reads off the loop.
         self.weights_cache = WeightsCache(settings.weights_cache_mb * 2**20, self._release_weights)
         self.jobs = JobLimiter()
+        self._init_sweeps()  # sweeps
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -120,6 +125,7 @@ class RunManager:
         self._adopt_stored_runs(startup=True)
         self._spawn(self._renew_leases(), "lease-renewer")
         self._spawn(self.weights_cache.sweep(WEIGHTS_SWEEP_EVERY), "weights-sweep")
+        await self._load_sweeps()  # sweeps: re-queue interrupted sweep runs, start the queue
 
     def _leased_elsewhere(self, run_id: str) -> bool:
         lease = self.store.lease(run_id)
@@ -236,12 +242,37 @@ class RunManager:
         history.extend(self.store.load_metrics(run.id, since))
         return history.slice(since)
 
-    def weights(self, run_id: str) -> dict[str, Any]:
-        """{"epoch", "layers": [{"weights": (n_out, n_in) lists, "biases": list | None}]}."""
+    def weights(self, run_id: str, epoch: int | None = None) -> dict[str, Any]:
+        """{"epoch", "layers": [{"weights": (n_out, n_in) lists, "biases": list | None}]}: the
+        current weights, or with `epoch` the kept snapshot with the largest epoch ≤ it."""
         run = self._get(run_id)
-        params, epoch = self._params(run)
+        if epoch is None:
+            params, at = self._params(run)
+        else:
+            found = self._snapshot(run, epoch)
+            if found is None:
+                raise ProblemError(404, f"no weights kept at or before epoch {epoch}", "epoch")
+            at, params = found
         weights, biases = self._views(run, params)
-        return {"epoch": epoch, "layers": layers_public(weights, biases)}
+        return {"epoch": at, "layers": layers_public(weights, biases)}
+
+    def snapshots(self, run_id: str) -> dict[str, list[int]]:
+        """The epochs whose weights are kept (API.md v1.1 "Weight history"), ascending."""
+        run = self._get(run_id)
+        kept = set(self.store.snapshot_epochs(run.id))
+        kept.update(snap[0] for snap in run.pending_snapshots)
+        return {"epochs": sorted(kept)}
+
+    def _snapshot(self, run: Run, epoch: int) -> tuple[int, np.ndarray] | None:
+        """The kept weights with the largest epoch ≤ `epoch` (not yet stored ones included)."""
+        if epoch < 0:
+            raise ProblemError(422, "epoch must be 0 or more", "epoch")
+        stored = self.store.load_snapshot(run.id, epoch)
+        recent = [snap for snap in run.pending_snapshots if snap[0] <= epoch]
+        best = max(recent, key=lambda snap: snap[0]) if recent else None
+        if stored is not None and (best is None or stored[0] >= best[0]):
+            return stored
+        return best
 
     def data(self, run_id: str) -> dict[str, Any]:
         """{"train": {"x", "y"}, "test": {...}}, y in the form `custom` takes it."""
@@ -251,13 +282,20 @@ class RunManager:
         )
         return dataset_to_json(make_dataset(dataset_spec(run.config, custom)))
 
-    async def weights_json(self, run_id: str) -> list[bytes]:
-        """`weights()` as JSON, in pieces that join to the whole text (a big net's is
-        ~100 MB: sent piece by piece), read and encoded off the event loop (a job)."""
+    async def weights_json(self, run_id: str, epoch: int | None = None) -> list[bytes]:
+        """`weights(run_id, epoch)` as JSON, in pieces that join to the whole text (a big
+        net's is ~100 MB: sent piece by piece), encoded off the event loop (a job); the
+        current weights are read off the loop too (a kept snapshot is read on it)."""
         run = self._get(run_id)
-        params, epoch = await self._load_params(run)
+        if epoch is None:
+            params, at = await self._load_params(run)
+        else:
+            found = self._snapshot(run, epoch)
+            if found is None:
+                raise ProblemError(404, f"no weights kept at or before epoch {epoch}", "epoch")
+            at, params = found
         weights, biases = self._views(run, params)
-        return await self.jobs.run(reads.weights_parts, epoch, weights, biases)
+        return await self.jobs.run(reads.weights_parts, at, weights, biases)
 
     async def data_json(self, run_id: str) -> bytes:
         """`data()` as JSON bytes, built and encoded off the event loop (a job)."""
@@ -306,6 +344,17 @@ class RunManager:
         net.params[...] = params
         weights, biases = self._views(run, params)
         return StepInputs(net, weights, biases, config, custom, run.task, epoch)
+
+    def export_source(self, run_id: str) -> ExportSource:
+        """(export) The latest weights as arrays, config and custom points, for export.npz."""
+        run = self._get(run_id)
+        params, epoch = self._params(run)  # never mutated: a consistent snapshot
+        weights, biases = self._views(run, params)
+        custom = (
+            self.store.load_custom(run.id) if run.config["dataset"]["kind"] == "custom" else None
+        )
+        config = {**run.config, "dataset": dict(run.config["dataset"])}
+        return ExportSource(config, list(run.layer_sizes), weights, biases, epoch, custom)
 
     def hub(self, run_id: str) -> RunHub:
         return self._hub(self._get(run_id))
@@ -364,22 +413,7 @@ class RunManager:
             raise ProblemError(409, "the server is shutting down")
 
     async def _insert(self, run: Run, custom: dict[str, np.ndarray] | None) -> None:
-        await self._db(
-            self.store.insert_run,
-            {
-                "id": run.id,
-                "name": run.config["name"],
-                "config": stored_config(run),
-                "status": str(run.status),
-                "message": None,
-                "epoch": 0,
-                "last_metrics": None,
-                "created_at": run.created_at.isoformat(),
-                "updated_at": run.updated_at.isoformat(),
-            },
-            custom,
-            initial_checkpoint(run),
-        )
+        await self._db(self.store.insert_run, stored_row(run), custom, initial_checkpoint(run))
         self._runs[run.id] = run
         self.weights_cache.touch(run)  # its creation weights (prepare_run drew them)
 
@@ -388,7 +422,7 @@ class RunManager:
         run = self._get(run_id)
         async with run.lock:
             self._check_alive(run)
-            if run.status == RunStatus.running:
+            if run.status in (RunStatus.running, RunStatus.queued):
                 return self._view(run)
             if run.status in (RunStatus.diverged, RunStatus.failed):
                 raise ProblemError(
@@ -403,6 +437,8 @@ class RunManager:
                     )
                 await self._set_status(run, RunStatus.completed, None)
                 return self._view(run)
+            if await self._queue_if_no_slot(run):  # sweeps: a sweep's run waits its turn
+                return self._view(run)
             await self._launch(run, target=run.config["epochs"])
             return self._view(run)
 
@@ -411,6 +447,8 @@ class RunManager:
         run = self._get(run_id)
         async with run.lock:
             self._check_alive(run)
+            if run.status == RunStatus.queued:  # sweeps: leaves the queue
+                await self._set_status(run, RunStatus.stopped, None)
             if run.worker is not None:
                 await self._halt(run.worker, "stop")
             return self._view(run)
@@ -448,6 +486,7 @@ class RunManager:
             run.state = None  # the store keeps a run's own starting weights (initial_weights)
             self._set_params(run, params, 0)
             run.epoch, run.last, run.pending = 0, no_metrics(), []
+            run.pending_snapshots = []
             run.status, run.message, run.updated_at = RunStatus.created, None, utcnow()
             await self._db(
                 self._clear_stored,
@@ -548,6 +587,7 @@ class RunManager:
         run.n_params, run.has_initial, run.state = new.n_params, new.has_initial, None
         self._set_params(run, new.params, 0)
         run.epoch, run.last, run.pending = 0, no_metrics(), []
+        run.pending_snapshots = []
         run.status, run.message, run.updated_at = RunStatus.created, None, updated_at
         if run.hub is not None:
             weights, biases = self._views(run, new.params)
@@ -748,10 +788,11 @@ class RunManager:
         metrics: list[MetricRow],
         state: Checkpoint | None,
         fields: dict[str, Any],
+        snapshots: Sequence[Snapshot] = (),
     ) -> None:
         rows = [*run.write_backlog, *metrics]
         try:
-            self.store.commit_progress(run.id, rows, state, fields)
+            self.store.commit_progress(run.id, rows, state, fields, snapshots)
         except StorageError:
             run.write_backlog = rows
             raise
@@ -815,6 +856,8 @@ class RunManager:
         if state is not None and state.epoch != run.epoch:
             # The stored record ran ahead of its checkpoint: continue from the checkpoint.
             self._rewind(run, state.epoch)
+        kept = await self._db(self.store.snapshot_epochs, run.id)  # where the history goes on
+        kept += [snap[0] for snap in run.pending_snapshots]
         holder = await self._db(
             self.store.take_lease,
             run.id,
@@ -838,6 +881,7 @@ class RunManager:
                 else None
             ),
             "initial_params": state.arrays["params"] if params_only and state else None,
+            "last_snapshot": max(kept) if kept else None,
             "target": target,
             "checkpoint_interval": self.settings.checkpoint_interval,
             "frame_interval": FRAME_INTERVAL,
@@ -892,6 +936,7 @@ class RunManager:
         run.epoch = epoch
         run.last = last_metrics_of(rows[0]) if rows and rows[0].epoch == epoch else no_metrics()
         run.pending = [m for m in run.pending if m.epoch <= epoch]
+        run.pending_snapshots = [snap for snap in run.pending_snapshots if snap[0] <= epoch]
         if run.hub is not None:
             if run.params is None or run.params_epoch != epoch:
                 run.params = None
@@ -928,6 +973,7 @@ class RunManager:
     def _apply(self, run: Run, msg: dict[str, Any]) -> None:
         """A frame (or the final message) from the worker: memory, hub, store."""
         rows: list[MetricRow] = [m for m in msg["metrics"] if m.epoch > run.epoch]
+        run.pending_snapshots.extend(msg.get("snapshots") or ())
         if msg.get("reason") == "diverged" and rows:
             rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
         if rows:
@@ -956,6 +1002,8 @@ class RunManager:
             return
         metrics = [m for m in run.pending if m.epoch <= state.epoch]
         run.pending = [m for m in run.pending if m.epoch > state.epoch]
+        snapshots = [snap for snap in run.pending_snapshots if snap[0] <= state.epoch]
+        run.pending_snapshots = [snap for snap in run.pending_snapshots if snap[0] > state.epoch]
         run.state = None  # the write holds it until stored; then the store has it
         self.weights_cache.refresh(run)
         self._write_later(
@@ -970,6 +1018,7 @@ class RunManager:
                 else (last_metrics_of(metrics[-1]) if metrics else None),
                 "updated_at": run.updated_at.isoformat(),
             },
+            snapshots,
         )
 
     async def _supervise(self, run: Run, worker: Worker) -> None:
@@ -1012,6 +1061,7 @@ class RunManager:
             self.weights_cache.trim()  # the run may be idle now
             if worker.done is not None and not worker.done.done():
                 worker.done.set_result(None)
+            self._on_slot_free()  # sweeps: the oldest queued run takes the slot
 
     def _outcome(
         self,
@@ -1060,7 +1110,7 @@ class RunManager:
         state = run.state if final is not None and final.get("state") is not None else None
         if final is None and status == RunStatus.interrupted:
             # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
-            run.pending = []
+            run.pending, run.pending_snapshots = [], []
             epoch = await self._db(self._rewind_stored, run, fields)
             run.state, run.params = None, None
             run.status, run.message, run.updated_at = status, message, updated_at
@@ -1068,7 +1118,8 @@ class RunManager:
             return
         fields.update(epoch=run.epoch, last_metrics=run.last)
         metrics, run.pending = run.pending, []
-        await self._db(self._commit_progress, run, metrics, state, fields)
+        snapshots, run.pending_snapshots = run.pending_snapshots, []
+        await self._db(self._commit_progress, run, metrics, state, fields, snapshots)
         run.status, run.message, run.updated_at = status, message, updated_at
         run.state = None  # stored now; a big net's optimizer state need not stay in memory
 

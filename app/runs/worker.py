@@ -10,6 +10,7 @@ parent → child (read between batches and between epochs):
 
 child → parent, one message per frame (at most every `frame_interval` s, plus the end):
     {"type": "frame" | "final", "epoch": int, "metrics": [MetricRow...],
+     "snapshots": [(epoch, flat weights)...]  -- the weight history kept since the last frame,
      "params": flat parameter vector (n_params,) | None,
      "state": (arrays, meta) | None  -- full trainer state, every `checkpoint_interval` s
                                         and always in the final message,
@@ -45,14 +46,13 @@ import numpy as np  # noqa: E402
 from app.nn.datasets import Dataset, make_dataset  # noqa: E402
 from app.nn.features import with_features  # noqa: E402
 from app.nn.training import EpochMetrics, Trainer, TrainerState  # noqa: E402
-from app.runs.controls import TrainingControls  # noqa: E402
+from app.runs.controls import LARGE_NET_PARAMS, TrainingControls, snapshot_due  # noqa: E402
 from app.storage.store import MetricRow, finite_or_none  # noqa: E402
 
 # PATCHable fields the worker's TrainingControls take (from the next epoch on).
 CONTROL_FIELDS = ("learning_rate", "lr_schedule", "target_loss", "early_stopping")
 # An epoch slower than this may be abandoned mid-way by a stop (see module docstring).
 ABORTABLE_EPOCH_SECONDS = 0.05
-LARGE_NET_PARAMS = 100_000
 LARGE_NET_PARAMS_INTERVAL = 0.5  # seconds between weight updates of a large net
 
 
@@ -123,6 +123,35 @@ def state_payload(
         arrays.update(extra_arrays)
         meta.update(extra_meta)
     return arrays, meta
+
+
+class _History:
+    """The weight snapshots this worker keeps, sent with the next frame (API.md v1.1)."""
+
+    def __init__(self, trainer: Trainer, job: Mapping[str, Any]) -> None:
+        self.last_kept: int | None = job.get("last_snapshot")
+        self.epochs = int(job["config"]["epochs"])
+        self.n_params = int(trainer.network.n_params)
+        self.pending: list[tuple[int, np.ndarray]] = []
+        if self.last_kept is None and trainer.epoch == 0:
+            self.keep(trainer)  # epoch 0: the weights it starts from
+
+    def keep(self, trainer: Trainer) -> None:
+        self.pending.append((int(trainer.epoch), trainer.network.params.copy()))
+        self.last_kept = int(trainer.epoch)
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        if snapshot_due(int(trainer.epoch), self.last_kept, self.n_params, self.epochs):
+            self.keep(trainer)
+
+    def at_end(self, trainer: Trainer) -> None:
+        """The last epoch of a stop, completion or divergence is always kept."""
+        if self.last_kept != trainer.epoch:
+            self.keep(trainer)
+
+    def take(self) -> list[tuple[int, np.ndarray]]:
+        out, self.pending = self.pending, []
+        return out
 
 
 class _Interrupt(Exception):
@@ -242,18 +271,22 @@ def run_worker(conn: Connection, job: dict[str, Any]) -> None:
         elif job.get("initial_params") is not None:  # weights edited before the first epoch
             trainer.network.params[...] = job["initial_params"]
         _hook_optimizer(trainer, control)
-        reason, message = _train(trainer, control, controls, conn, job, pending)
+        history = _History(trainer, job)
+        reason, message = _train(trainer, control, controls, history, conn, job, pending)
     except BaseException as exc:  # report, never die silently
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         _send_final(conn, trainer, pending, "error", f"training failed: {detail}", None)
         return
-    _send_final(conn, trainer, pending, reason, message, controls)
+    if reason != "early_stopped":  # its weights are the best epoch's, not the last one's
+        history.at_end(trainer)
+    _send_final(conn, trainer, pending, reason, message, controls, history.take())
 
 
 def _train(
     trainer: Trainer,
     control: _Control,
     controls: TrainingControls,
+    history: _History,
     conn: Connection,
     job: Mapping[str, Any],
     pending: list[MetricRow],
@@ -304,6 +337,7 @@ def _train(
                 f"training diverged at epoch {metrics.epoch}: the loss became non-finite; "
                 "the last finite weights are kept"
             )
+        history.after_epoch(trainer)
         ended = controls.after_epoch(metrics, trainer.network.params)
         if ended is not None:
             if ended[0] == "early_stopped":
@@ -329,6 +363,7 @@ def _train(
                     "metrics": list(pending),
                     "params": trainer.network.params.copy() if with_params else None,
                     "state": state_payload(trainer.state(), controls) if with_state else None,
+                    "snapshots": history.take(),
                 }
             )
             pending.clear()
@@ -355,6 +390,7 @@ def _send_final(
     reason: str,
     message: str | None,
     controls: TrainingControls | None,
+    snapshots: list[tuple[int, np.ndarray]] | None = None,
 ) -> None:
     """The last message; with the full state (and the controls' part of it) unless
     `controls` is None (a failed run: its state may be broken)."""
@@ -366,6 +402,7 @@ def _send_final(
         "state": None,
         "reason": reason,
         "message": message,
+        "snapshots": snapshots or [],
     }
     if trainer is not None:
         try:
