@@ -56,6 +56,7 @@ from app.runs.processes import (
     exit_text,
     join,
     kill,
+    pid_of,
     read_pipe,
     send,
     warm_forkserver,
@@ -365,7 +366,8 @@ class RunManager(SweepQueue):
             fds = len(os.listdir("/proc/self/fd"))
         except OSError:
             fds = -1
-        workers = {r.id: r.worker.process.pid for r in self._runs.values() if r.worker is not None}
+        # A worker counts until its run's end is stored (it holds its slot that long).
+        workers = {r.id: pid_of(r.worker) for r in self._runs.values() if r.worker is not None}
         return {
             "runs": len(self._runs),
             "running": len(workers),

@@ -46,12 +46,14 @@ PART_INTERVALS: dict[str, float] = {
     "output": 0.5,
     "weights": 0.5,
     "grads": 0.5,
+    "confusion": 0.5,
 }
 PART_BYTES_PER_S: dict[str, float] = {
     "network": 40_000,
     "output": 20_000,
     "weights": 20_000,
     "grads": 20_000,
+    "confusion": 10_000,
 }
 MAX_DELTAS = 64  # appended chart updates kept per fragment for viewers that lag behind
 

@@ -17,7 +17,7 @@ from jinja2 import Environment
 from app.ui import charts, diagram, losschart, matrices, render, settings
 from app.ui.livechart import LiveCharts, LiveChartView
 from app.ui.maps import Layer, forward_trace
-from app.ui.outputview import RunData, output_frame
+from app.ui.outputview import RunData, confusion_matrix, output_frame
 
 # Fragment name -> id of the container it fills (innerHTML); the page and the stream share these.
 FRAGMENTS: dict[str, str] = {
@@ -32,11 +32,12 @@ FRAGMENTS: dict[str, str] = {
     "grads": "grad-norms",
     "settings": "live-settings",
     "summary": "run-summary",
+    "confusion": "confusion",
 }
 # Sent only in a snapshot: they depend on the run's data, which never changes.
 STATIC_FRAGMENTS = ("points",)
 # Depend only on the weights (and the run's data): re-rendered only when new weights arrive.
-WEIGHT_FRAGMENTS = ("network", "output", "weights")
+WEIGHT_FRAGMENTS = ("network", "output", "weights", "confusion")
 # Fragments whose charts grow by appending (livechart): fragment -> its chart ids.
 LIVE_CHARTS: dict[str, tuple[str, ...]] = {
     "loss": ("loss-lin", "loss-log"),
@@ -228,6 +229,14 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
     out_act = str(config.get("output_activation") or "linear")
     classification = inp.run.get("task") == "classification"
 
+    def confusion() -> dict[str, Any]:
+        """Beside the map of a 2-D classification run (other runs' output view is one)."""
+        rd = inp.data
+        if rd is None or rd.kind != "plane":
+            return {"confusion": [], "split": ""}
+        counts = confusion_matrix(rd, inp.layers, activation, out_act, config.get("features"))
+        return {"confusion": counts, "split": "test" if len(rd.x_test) else "training"}
+
     def output() -> dict[str, Any]:
         features = config.get("features")
         out = (
@@ -251,6 +260,7 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
         "grads": lambda: {"chart": grad_chart(inp.metrics)},
         "settings": lambda: {"view": settings.settings_view(inp.run)},
         "summary": lambda: {"run": inp.run, "layout": page_layout(inp.data)},
+        "confusion": confusion,
     }
 
 
