@@ -136,8 +136,20 @@ DEFAULTS: dict[str, Any] = {
     "seed": "0",
     "dtype": "float32",
     "max_epochs_per_second": "",
+    # Training controls (API.md v1.1), parsed as the live view's panel parses them.
+    "lr_schedule.kind": "",
+    "lr_schedule.step_size": "100",
+    "lr_schedule.gamma": "0.5",
+    "lr_schedule.period": "",
+    "lr_schedule.min_lr": "0",
+    "target_loss": "",
+    "early_stopping.patience": "",
+    "early_stopping.min_delta": "0",
     "start": True,
 }
+TRAINING_CONTROL_FIELDS = tuple(
+    key for key in DEFAULTS if key.startswith(("lr_schedule.", "early_stopping.", "target_loss"))
+)
 
 # The article's experiment: a student of another shape ([8, 8] against the teacher's
 # [3, 5, 2]) learns a sigmoid teacher with sigmoid units, mean squared error and plain
@@ -300,6 +312,11 @@ def body_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
             body[key] = _number(raw, key in INT_FIELDS)
         elif key in NULLABLE:
             body[key] = None
+    # One parser for the schedule and stop rules: the live view's (a lazy import, since
+    # settings_fields reads this module's option lists).
+    from app.ui.settings_fields import parse_patch
+
+    body.update(parse_patch({key: str(values.get(key, "")) for key in TRAINING_CONTROL_FIELDS}))
     body["use_bias"] = bool(values.get("use_bias"))
     body["start"] = bool(values.get("start"))
     return body

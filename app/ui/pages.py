@@ -10,7 +10,7 @@ import numpy as np
 
 from app.nn.datasets import DatasetError, dataset_to_json, make_dataset
 from app.runs.errors import ProblemError
-from app.ui import charts, forms, render
+from app.ui import charts, forms, render, settings
 from app.ui.outputview import run_data
 
 
@@ -168,4 +168,5 @@ def form_options() -> dict[str, Any]:
         "dtypes": same(forms.DTYPES),
         "learning_rates": forms.LEARNING_RATES,
         "speeds": list(forms.SPEEDS),
+        "schedules": list(settings.SCHEDULE_NAMES.items()),
     }

@@ -158,3 +158,24 @@ def test_a_csv_file_with_a_header_trains_through_the_form(client: TestClient) ->
     response = client.post("/ui/runs", data=custom_form(**{"dataset.data": data}), headers=HX)
     run_id = response.headers["HX-Redirect"].removeprefix("/runs/")
     assert client.get(f"/api/runs/{run_id}").json()["layer_sizes"] == [2, 4, 1]
+
+
+def test_the_new_run_form_takes_the_training_controls(client: TestClient) -> None:
+    from app.ui import forms
+
+    values = forms.preset_values(None) | {
+        "lr_schedule.kind": "step",
+        "lr_schedule.step_size": "20",
+        "lr_schedule.gamma": "0.8",
+        "target_loss": "0.05",
+        "early_stopping.patience": "30",
+    }
+    body = forms.body_from_values(values)
+    assert body["lr_schedule"] == {"kind": "step", "step_size": 20, "gamma": 0.8}
+    assert body["target_loss"] == 0.05
+    assert body["early_stopping"] == {"patience": 30, "min_delta": 0.0}
+    plain = forms.body_from_values(forms.preset_values(None))
+    assert plain["lr_schedule"] is None and plain["early_stopping"] is None
+    assert plain["target_loss"] is None
+    page = client.get("/ui/new-run").text
+    assert 'name="lr_schedule.kind"' in page and 'name="early_stopping.patience"' in page
