@@ -90,6 +90,9 @@ class Settings:
     max_body_bytes: Annotated[int, Field(ge=1)] = 32 * 1024 * 1024
     # Seconds a client may take to send a request body once it started (slow-loris guard).
     body_timeout: Seconds = 30.0
+    # Megabytes of weights kept in memory for runs nobody trains or watches (least
+    # recently used dropped first; they load again from the database on demand).
+    weights_cache_mb: Annotated[int, Field(ge=1, le=1_048_576)] = 256
     # Open SSE streams (/api/runs/*/events, /ui/runs/*/stream) per client address.
     max_streams_per_client: Annotated[int, Field(ge=1)] = 32
     # Where `npm ci` put htmx; checked at start-up.

@@ -58,6 +58,7 @@ def test_settings_come_from_the_environment() -> None:
         ("MAX_STORED_RUNS", ["0"], ["1"]),
         ("MAX_BODY_BYTES", ["0", "-1"], ["1"]),
         ("MAX_STREAMS_PER_CLIENT", ["0"], ["1"]),
+        ("WEIGHTS_CACHE_MB", ["0", "-1", "1.5", "1048577"], ["1", "256", "1048576"]),
         ("PORT", ["0", "65536", "-1", "eighty"], ["1", "65535"]),
         ("DB", [":memory:"], ["runs.db"]),
         ("ALLOWED_HOSTS", ["a.example,,b"], ["a.example", "a,b", "*"]),

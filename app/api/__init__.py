@@ -17,7 +17,12 @@ from app.api import (
     viewer,
 )
 from app.api.errors import install_error_handlers
-from app.api.limits import BodySizeLimitMiddleware, StreamLimitMiddleware
+from app.api.limits import (
+    BodyGate,
+    BodySizeLimitMiddleware,
+    LargeBodyGateMiddleware,
+    StreamLimitMiddleware,
+)
 from app.config import Settings
 
 
@@ -40,6 +45,11 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         BodySizeLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_timeout=settings.body_timeout,
+    )
+    # Outside the size limit: a large body's deadline starts once it has a slot.
+    app.state.body_gate = BodyGate()
+    app.add_middleware(
+        LargeBodyGateMiddleware, gate=app.state.body_gate, max_body_bytes=settings.max_body_bytes
     )
     # Counts the UI's streams too (/ui/runs/{id}/stream): both hold a connection each.
     app.add_middleware(StreamLimitMiddleware, max_streams=settings.max_streams_per_client)

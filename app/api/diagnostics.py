@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -41,7 +42,8 @@ class Diagnostics(BaseModel):
     subscribers: int
     hubs: int
     process: ProcessCounts
-    manager: dict[str, Any]
+    manager: dict[str, Any]  # includes weights_cache (bytes, entries, ...) and jobs
+    large_bodies: dict[str, int]  # LargeBodyGateMiddleware: slots, in_flight, waiting, peak, ...
 
 
 @router.get(
@@ -49,8 +51,9 @@ class Diagnostics(BaseModel):
     response_model=Diagnostics,
     summary="Resource counts for leak checks (runs, subscribers, fds, threads, tasks, children)",
 )
-async def diagnostics(manager: Manager) -> Response:
+async def diagnostics(request: Request, manager: Manager) -> Response:
     counts = manager.diagnostics()
+    gate = request.app.state.body_gate
     body = {
         "runs": counts["runs"],
         "running": counts["running"],
@@ -59,6 +62,7 @@ async def diagnostics(manager: Manager) -> Response:
         "hubs": counts["hubs"],
         "process": process_counts(),
         "manager": counts,
+        "large_bodies": asdict(gate.stats()),
     }
     return StrictJSONResponse(body)
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api.deps import Manager
-from app.api.responses import StrictJSONResponse
+from app.api.responses import StrictJSONResponse, json_pieces_response
 from app.api.routing import StrictJSONRoute
 from app.api.schemas import ERROR_RESPONSES, Layer, RunPublic, Weights
 
@@ -39,8 +39,10 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     summary="Replace the current weights (not while the run is running)",
 )
 async def put_weights(run_id: str, body: WeightsBody, manager: Manager) -> Response:
-    layers = [layer.model_dump() for layer in body.layers]
-    return StrictJSONResponse(await manager.put_weights(run_id, layers))
+    layers = await manager.jobs.run(lambda: [layer.model_dump() for layer in body.layers])
+    await manager.put_weights(run_id, layers)
+    # The answer is GET /weights's: encoded off the loop, sent in pieces.
+    return json_pieces_response(await manager.weights_json(run_id))
 
 
 @router.get(

@@ -8,6 +8,15 @@ headers (a slow-loris trickle) is refused with 408 and the connection closed.
 Whatever the application had started to answer is then dropped in favour of
 the refusal.
 
+``LargeBodyGateMiddleware``: at most ``BodyGate.slots`` (2) requests with a
+large body (over ``LARGE_BODY_BYTES``, 1 MB) are handled at once: parsing a
+32 MB JSON body takes a few hundred MB of Python objects, so ten at once could
+exhaust the machine. A body announced large (``Content-Length``) waits for a
+slot before anything reads it, at most ``BodyGate.wait`` seconds (10), then is
+refused with 503 and ``Retry-After``; a chunked body waits for a slot once it
+passes 1 MB (its own body deadline bounds that wait: 408). The slot is held
+until the response is sent.
+
 ``StreamLimitMiddleware``: at most ``max_streams`` open SSE streams
 (``/api/runs/{id}/events``, ``/ui/runs/{id}/stream``) per client address; one
 more is refused with 429. Each stream holds a connection, a task and a hub
@@ -20,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +40,7 @@ from app.api.responses import dumps
 DRAIN_FACTOR = 2
 # ...as long as it keeps coming: a client that stops sending for this long gets the answer.
 DRAIN_IDLE_TIMEOUT = 1.0
+LARGE_BODY_BYTES = 1024 * 1024  # a body over this waits for one of BodyGate's slots
 STREAM_PATH = re.compile(r"^/(?:api/runs/[^/]+/events|ui/runs/[^/]+/stream)/?$")
 
 
@@ -107,6 +118,104 @@ class BodySizeLimitMiddleware:
 
     async def _refuse(self, send: Send, status: int, detail: str) -> None:
         await _send_json(send, status, detail, [(b"connection", b"close")])
+
+
+@dataclass(frozen=True)
+class BodyGateStats:
+    """What `GET /api/diagnostics` reports under `large_bodies`."""
+
+    slots: int
+    in_flight: int
+    waiting: int
+    peak: int  # most large bodies in flight at once since start-up
+    admitted: int
+    refused: int
+
+
+class BodyGate:
+    """The slots the large bodies share (one per app; the diagnostics read it)."""
+
+    def __init__(self, slots: int = 2, wait: float = 10.0) -> None:
+        self.slots = slots
+        self.wait = wait
+        self._semaphore = asyncio.Semaphore(slots)
+        self.in_flight = self.waiting = self.peak = self.admitted = self.refused = 0
+
+    async def enter(self, timeout: float | None) -> bool:
+        """Take a slot, waiting at most ``timeout`` seconds (None: as long as it takes)."""
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._semaphore.acquire(), timeout)
+        except TimeoutError:
+            self.refused += 1
+            return False
+        finally:
+            self.waiting -= 1
+        self.in_flight += 1
+        self.admitted += 1
+        self.peak = max(self.peak, self.in_flight)
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        self._semaphore.release()
+
+    def stats(self) -> BodyGateStats:
+        return BodyGateStats(
+            self.slots, self.in_flight, self.waiting, self.peak, self.admitted, self.refused
+        )
+
+
+class LargeBodyGateMiddleware:
+    """See the module docstring; install it outside BodySizeLimitMiddleware, so a
+    body's deadline starts once it is admitted."""
+
+    def __init__(self, app: ASGIApp, gate: BodyGate, max_body_bytes: int) -> None:
+        self.app = app
+        self.gate = gate
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None:
+            if not LARGE_BODY_BYTES < declared <= self.max_body_bytes:
+                await self.app(scope, receive, send)  # small, or refused (413) at once
+                return
+            if not await self.gate.enter(self.gate.wait):
+                await _drain(receive, time.monotonic() + self.gate.wait, declared)
+                detail = "the server is busy with other large requests; try again shortly"
+                await _send_json(
+                    send, 503, detail, [(b"retry-after", b"5"), (b"connection", b"close")]
+                )
+                return
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.gate.leave()
+            return
+        await self._chunked(scope, receive, send)
+
+    async def _chunked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = 0
+        admitted = False
+
+        async def gated_receive() -> Message:
+            nonlocal received, admitted
+            message = await receive()
+            if message["type"] == "http.request" and not admitted:
+                received += len(message.get("body", b""))
+                if received > LARGE_BODY_BYTES:
+                    admitted = await self.gate.enter(None)
+            return message
+
+        try:
+            await self.app(scope, gated_receive, send)
+        finally:
+            if admitted:
+                self.gate.leave()
 
 
 class StreamLimitMiddleware:

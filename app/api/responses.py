@@ -8,10 +8,11 @@ exactly what API.md asks for, and NumPy arrays/scalars directly.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -26,3 +27,17 @@ class StrictJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return dumps(content)
+
+
+def json_pieces_response(pieces: list[bytes]) -> Response:
+    """JSON encoded already, in pieces that join to the whole text (``RunManager.
+    weights_json``): sent one by one, so the loop never copies a 100 MB body whole."""
+
+    async def each() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    length = str(sum(len(piece) for piece in pieces))
+    return StreamingResponse(
+        each(), media_type="application/json", headers={"content-length": length}
+    )

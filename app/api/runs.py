@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app.api.deps import Manager
 from app.api.paging import MAX_PAGE, first_epochs, page_of_runs
-from app.api.responses import StrictJSONResponse
+from app.api.responses import StrictJSONResponse, json_pieces_response
 from app.api.routing import StrictJSONRoute
 from app.api.schemas import (
     ERROR_RESPONSES,
@@ -158,7 +158,9 @@ async def get_metrics(
 async def get_weights(
     run_id: str, manager: Manager, epoch: Annotated[int | None, Query(ge=0)] = None
 ) -> Response:
-    return StrictJSONResponse(manager.weights(run_id, epoch))
+    # Encoded off the event loop; a 5M-parameter net is ~100 MB of JSON, sent in pieces
+    # so that no copy of the whole is made on the loop.
+    return json_pieces_response(await manager.weights_json(run_id, epoch))
 
 
 @router.get(
@@ -173,7 +175,7 @@ async def get_snapshots(run_id: str, manager: Manager) -> Response:
 
 @router.get("/{run_id}/data", response_model=RunData, responses=_errors(404))
 async def get_data(run_id: str, manager: Manager) -> Response:
-    return StrictJSONResponse(manager.data(run_id))
+    return _json(await manager.data_json(run_id))
 
 
 @router.post(
@@ -196,4 +198,9 @@ async def predict(run_id: str, body: PredictRequest, manager: Manager) -> Respon
                 ]
             )
     inputs = np.asarray(body.inputs, dtype=np.float64).reshape(len(body.inputs), n_inputs)
-    return StrictJSONResponse(manager.predict(run_id, inputs))
+    return _json(await manager.predict_json(run_id, inputs))
+
+
+def _json(body: bytes) -> Response:
+    """Strict JSON the manager encoded already (off the event loop)."""
+    return Response(body, media_type="application/json")

@@ -378,6 +378,14 @@ class RunHub:
         self._layers_epoch = epoch
         self.layers_version += 1
 
+    def release_layers(self, load_layers: LayersLoader) -> None:
+        """Forget the weights (the run is idle: its memory goes back); ``load_layers``
+        brings the same weights back on next use, so ``layers_version`` stays."""
+        self._weights = self._biases = None
+        self._load_layers = load_layers
+        self._layers_json = None
+        self._frame_cache.clear()
+
     def publish(
         self,
         rows: Sequence[MetricRow],

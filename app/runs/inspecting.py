@@ -31,4 +31,5 @@ async def apply_step(manager: RunManager, run_id: str, batch: int) -> dict[str, 
     if manager.get(run_id).status == RunStatus.running:
         raise ProblemError(409, RUNNING_MESSAGE, "status")
     layers = await asyncio.to_thread(stepped_layers, manager.step_inputs(run_id), batch)
-    return await manager.put_weights(run_id, layers)
+    await manager.put_weights(run_id, layers)
+    return manager.weights(run_id)

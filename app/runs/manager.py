@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from functools import partial
 from typing import Any, TypeVar
 
@@ -32,15 +33,15 @@ import numpy as np
 
 from app.config import Settings
 from app.nn.datasets import dataset_to_json, make_dataset, teacher_network
-from app.nn.features import feature_matrix
 from app.nn.network import param_views
-from app.runs.broadcast import MetricsHistory, RunHub, finite_list, layers_public
+from app.runs import reads
+from app.runs.broadcast import LayersLoader, MetricsHistory, RunHub, layers_public
 from app.runs.exports import ExportSource
+from app.runs.jobs import JobLimiter
 from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live, new_owner
 from app.runs.models import (
     LIVE_FIELDS,
     MAX_EPOCHS,
-    MAX_PREDICT_ROWS,
     MAX_STEP_EPOCHS,
     ProblemError,
     RunCreate,
@@ -78,6 +79,7 @@ from app.runs.record import (
 from app.runs.reshape import reshape, structural_changes
 from app.runs.step_inspector import StepInputs, inspect_step
 from app.runs.sweeps import SweepQueue
+from app.runs.weights_cache import WeightsCache
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
 from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow, Snapshot, Store
@@ -88,6 +90,7 @@ T = TypeVar("T")
 STOP_TIMEOUT = 15.0  # seconds a worker gets to honour a stop before it is killed
 SHUTDOWN_GRACE = 4.0  # seconds all workers get to checkpoint on shutdown (then killed)
 FRAME_INTERVAL = 1 / 20
+WEIGHTS_SWEEP_EVERY = 5.0  # seconds between checks for idle runs' weights over budget
 
 
 class RunManager(SweepQueue):
@@ -106,6 +109,9 @@ class RunManager(SweepQueue):
         self._closing = False
         self._creating = 0  # creates past the stored-runs check, not yet in _runs
         self.owner = new_owner()  # the name of this process's leases
+        # Idle runs' weights within a byte budget (weights_cache.py); heavy reads off the loop.
+        self.weights_cache = WeightsCache(settings.weights_cache_mb * 2**20, self._release_weights)
+        self.jobs = JobLimiter()
         self._init_sweeps()  # sweeps
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -119,6 +125,7 @@ class RunManager(SweepQueue):
         asyncio.get_running_loop().run_in_executor(None, warm_forkserver)
         self._adopt_stored_runs(startup=True)
         self._spawn(self._renew_leases(), "lease-renewer")
+        self._spawn(self.weights_cache.sweep(WEIGHTS_SWEEP_EVERY), "weights-sweep")
         await self._load_sweeps()  # sweeps: re-queue interrupted sweep runs, start the queue
 
     def _leased_elsewhere(self, run_id: str) -> bool:
@@ -195,6 +202,7 @@ class RunManager(SweepQueue):
         for task in list(self._tasks):
             if not task.done():
                 task.cancel()
+        self.jobs.shutdown()
         await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown, True)
 
     # ---- queries ------------------------------------------------------------------------
@@ -275,53 +283,56 @@ class RunManager(SweepQueue):
         )
         return dataset_to_json(make_dataset(dataset_spec(run.config, custom)))
 
-    def predict(self, run_id: str, inputs: Any) -> dict[str, Any]:
-        """Outputs (n, n_out) of the latest weights for inputs (n, n_in); thread-safe."""
+    async def weights_json(self, run_id: str, epoch: int | None = None) -> list[bytes]:
+        """`weights(run_id, epoch)` as JSON, in pieces that join to the whole text (a big
+        net's is ~100 MB: sent piece by piece), encoded off the event loop (a job); the
+        current weights are read off the loop too (a kept snapshot is read on it)."""
         run = self._get(run_id)
-        try:
-            x = np.asarray(inputs, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ProblemError(422, "inputs must be rows of numbers", "inputs") from None
-        features = run.config.get("features")
-        n_in = self._view(run).n_inputs
-        if x.ndim != 2 or x.shape[1] != n_in:
-            raise ProblemError(
-                422, f"inputs must be rows of {n_in} numbers, got shape {list(x.shape)}", "inputs"
-            )
-        if not 1 <= x.shape[0] <= MAX_PREDICT_ROWS:
-            raise ProblemError(422, f"inputs must have 1-{MAX_PREDICT_ROWS} rows", "inputs")
-        if not np.isfinite(x).all():
-            raise ProblemError(422, "every input must be a finite number", "inputs")
+        if epoch is None:
+            params, at = await self._load_params(run)
+        else:
+            found = self._snapshot(run, epoch)
+            if found is None:
+                raise ProblemError(404, f"no weights kept at or before epoch {epoch}", "epoch")
+            at, params = found
+        weights, biases = self._views(run, params)
+        return await self.jobs.run(reads.weights_parts, at, weights, biases)
+
+    async def data_json(self, run_id: str) -> bytes:
+        """`data()` as JSON bytes, built and encoded off the event loop (a job)."""
+        run = self._get(run_id)
+        custom = None
+        if run.config["dataset"]["kind"] == "custom":
+            custom = await self.jobs.run(self.store.load_custom, run.id)
+        spec = dataset_spec(run.config, custom)
+        return await self.jobs.run(lambda: reads.encode_data(make_dataset(spec)))
+
+    def predict(self, run_id: str, inputs: Any) -> dict[str, Any]:
+        """Outputs (n, n_out) of the latest weights for inputs (n, n_in), on the caller's
+        thread (the API uses `predict_json`)."""
+        run = self._get(run_id)
+        x = reads.checked_inputs(inputs, self._view(run).n_inputs)
         params, _ = self._params(run)
-        cached = run.predict_net
-        if cached is None or cached[0] is not params:
-            net = network_of(run)
-            net.params[...] = params
-            cached = (params, net)
-            run.predict_net = cached
-        if features:
-            x = feature_matrix(x, features)
-        with np.errstate(all="ignore"):
-            out = cached[1].forward(x).astype(np.float64)
-        result: dict[str, Any] = {"outputs": [finite_list(row) for row in out]}
-        if run.task == "classification":
-            labels = (out[:, 0] >= 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(1)
-            # A row with a non-finite output (a diverged net) has no class: null, not a guess.
-            finite = np.isfinite(out).all(axis=1)
-            result["labels"] = [
-                int(c) if ok else None for c, ok in zip(labels, finite, strict=True)
-            ]
-        return result
+        return reads.predict(network_of(run), params, x, run.config.get("features"), run.task)
+
+    async def predict_json(self, run_id: str, inputs: Any) -> bytes:
+        """`predict()` as JSON bytes, computed off the event loop (a job)."""
+        run = self._get(run_id)
+        x = reads.checked_inputs(inputs, self._view(run).n_inputs)
+        params, _ = await self._load_params(run)
+        net, features = network_of(run), run.config.get("features")
+        return await self.jobs.run(reads.predict_json, net, params, x, features, run.task)
 
     async def inspect(
         self, run_id: str, batch: int = 0, sample: int = 0, *, limit: int = 64, check: bool = True
     ) -> dict[str, Any]:
         """One plain-SGD step's numbers on batch ``batch`` of the unshuffled training set
         (see `app.runs.step_inspector.inspect_step`), from one snapshot of the weights taken at
-        the call (also while training), computed off the event loop. ``check=False`` leaves
-        `gradient_check` empty (it costs a few forward passes of the batch per layer)."""
+        the call (also while training), computed off the event loop as a job. ``check=False``
+        leaves `gradient_check` empty (it costs a few forward passes of the batch per layer)."""
+        await self._load_params(self._get(run_id))  # read off the loop; step_inputs finds them
         inputs = self.step_inputs(run_id)
-        return await asyncio.to_thread(inspect_step, inputs, batch, sample, limit, check)
+        return await self.jobs.run(inspect_step, inputs, batch, sample, limit, check)
 
     def step_inputs(self, run_id: str) -> StepInputs:
         """The inspector's inputs: one snapshot of the run's weights (never mutated), its
@@ -366,6 +377,8 @@ class RunManager(SweepQueue):
             "tasks": _task_count(),
             "threads": threading.active_count(),
             "fds": fds,
+            "weights_cache": asdict(self.weights_cache.stats()),
+            "jobs": asdict(self.jobs.stats()),
         }
 
     # ---- commands -----------------------------------------------------------------------
@@ -403,8 +416,8 @@ class RunManager(SweepQueue):
 
     async def _insert(self, run: Run, custom: dict[str, np.ndarray] | None) -> None:
         await self._db(self.store.insert_run, stored_row(run), custom, initial_checkpoint(run))
-        run.state = initial_checkpoint(run)
         self._runs[run.id] = run
+        self.weights_cache.touch(run)  # its creation weights (prepare_run drew them)
 
     async def start(self, run_id: str) -> RunView:
         """Start or continue (from the latest checkpoint) → `running`."""
@@ -472,7 +485,8 @@ class RunManager(SweepQueue):
             if run.worker is not None:
                 await self._halt(run.worker, "stop")
             params = await asyncio.to_thread(self._start_params, run)
-            run.params, run.params_epoch, run.state = params, 0, initial_checkpoint(run)
+            run.state = None  # the store keeps a run's own starting weights (initial_weights)
+            self._set_params(run, params, 0)
             run.epoch, run.last, run.pending = 0, no_metrics(), []
             run.pending_snapshots = []
             run.status, run.message, run.updated_at = RunStatus.created, None, utcnow()
@@ -572,9 +586,8 @@ class RunManager(SweepQueue):
             reshaped.custom,
         )
         run.config, run.layer_sizes, run.task = new.config, new.layer_sizes, new.task
-        run.n_params, run.params, run.params_epoch = new.n_params, new.params, 0
-        run.has_initial, run.state = new.has_initial, initial_checkpoint(new)
-        run.predict_net = None
+        run.n_params, run.has_initial, run.state = new.n_params, new.has_initial, None
+        self._set_params(run, new.params, 0)
         run.epoch, run.last, run.pending = 0, no_metrics(), []
         run.pending_snapshots = []
         run.status, run.message, run.updated_at = RunStatus.created, None, updated_at
@@ -585,29 +598,31 @@ class RunManager(SweepQueue):
             await self._launch(run, target=run.config["epochs"])
         return self._view(run)
 
-    async def put_weights(self, run_id: str, layers: Any) -> dict[str, Any]:
+    async def put_weights(self, run_id: str, layers: Any) -> None:
         """Replace the current weights (API.md v1.1 `PUT /weights`); epoch, metrics and
         optimizer state stay. Durable: the checkpoint (or, before the first epoch, the
-        starting weights) is stored with them before anyone sees them."""
+        starting weights) is stored with them before anyone sees them. The conversion
+        (4M numbers take ~0.5 s) is a job, off the event loop."""
         run = self._get(run_id)
         async with run.lock:
             self._check_alive(run)
             if run.worker is not None:
                 raise ProblemError(409, "stop the run before editing its weights", "status")
-            params = flat_params(layers, run.layer_sizes, bool(run.config["use_bias"]))
-            params = params.astype(run.config["dtype"])
+            use_bias, dtype = bool(run.config["use_bias"]), run.config["dtype"]
+            params = await self.jobs.run(
+                lambda: flat_params(layers, run.layer_sizes, use_bias).astype(dtype)
+            )
             state = run.state or await self._db(self.store.load_checkpoint, run.id)
             if state is not None and state.epoch == run.epoch and "params" in state.arrays:
                 checkpoint = Checkpoint(state.epoch, {**state.arrays, "params": params}, state.meta)
             else:  # no trainer state at this epoch: the weights alone, to start from
                 checkpoint = Checkpoint(run.epoch, {"params": params}, {PARAMS_ONLY: True})
             await self._db(self.store.commit_progress, run.id, (), checkpoint, None)
-            run.state, run.params, run.params_epoch = checkpoint, params, run.epoch
-            run.predict_net = None
+            run.state = None  # stored: the optimizer's arrays need not stay in memory
+            self._set_params(run, params, run.epoch)
             if run.hub is not None:
                 weights, biases = self._views(run, params)
                 run.hub.replace_layers(self._view(run), weights, biases)
-        return self.weights(run_id)
 
     async def duplicate(self, run_id: str) -> RunView:
         """A new run that copies this one as last stored: config, data, metrics, weights
@@ -662,6 +677,7 @@ class RunManager(SweepQueue):
             await self._db(self.store.delete_run, run.id)
             run.deleted = True
             self._runs.pop(run.id, None)
+            self.weights_cache.forget(run)
             if run.hub is not None:
                 run.hub.close()
 
@@ -698,17 +714,53 @@ class RunManager(SweepQueue):
         )
 
     def _params(self, run: Run) -> tuple[np.ndarray, int]:
-        """The latest weights snapshot (flat) and its epoch, loading it on first use."""
-        params = run.params
-        if params is None:
-            state = run.state or self.store.load_checkpoint(run.id)
-            if state is not None:
-                run.state = state
-                params, run.params_epoch = state.arrays["params"], state.epoch
-            else:
-                params, run.params_epoch = initial_params(run), 0
-            run.params = params
-        return params, run.params_epoch
+        """The latest weights snapshot (flat) and its epoch, loading it on this thread
+        when the run holds none (`_load_params` loads it off the loop)."""
+        loaded = run.params is None
+        if loaded:
+            run.params, run.params_epoch = self._read_params(run)
+        self.weights_cache.touch(run, loaded=loaded)
+        return run.params, run.params_epoch
+
+    async def _load_params(self, run: Run) -> tuple[np.ndarray, int]:
+        """`_params`, with the read (a big checkpoint takes a while) in the writer
+        thread: after every write queued before it, off the event loop."""
+        if run.params is None:
+            generation = run.params_generation
+            params, epoch = await self._db(self._read_params, run)
+            # Unless newer weights came (and went) meanwhile, these are the latest.
+            if run.params is None and run.params_generation == generation:
+                run.params, run.params_epoch = params, epoch
+                self.weights_cache.touch(run, loaded=True)
+        return self._params(run)
+
+    def _read_params(self, run: Run) -> tuple[np.ndarray, int]:
+        """The stored checkpoint's weights (the optimizer's arrays stay on disk), or the
+        creation weights without one."""
+        stored = self.store.load_params(run.id)
+        if stored is None:
+            return initial_params(run), 0
+        return stored[1], stored[0]
+
+    def _set_params(self, run: Run, params: np.ndarray, epoch: int) -> None:
+        """New weights for `run` (a frame, a reset, an edit): held, and counted."""
+        run.params, run.params_epoch = params, epoch
+        run.params_generation += 1
+        self.weights_cache.touch(run)
+
+    def _release_weights(self, run: Run) -> None:
+        """The weights cache drops an idle run's weights: they load again on next use."""
+        run.params, run.state = None, None
+        if run.hub is not None:
+            run.hub.release_layers(self._layers_loader(run))
+
+    def _layers_loader(self, run: Run) -> LayersLoader:
+        def load_layers() -> tuple[list[np.ndarray], list[np.ndarray] | None, int]:
+            params, epoch = self._params(run)
+            weights, biases = self._views(run, params)
+            return weights, biases, epoch
+
+        return load_layers
 
     def _views(
         self, run: Run, params: np.ndarray
@@ -717,13 +769,7 @@ class RunManager(SweepQueue):
 
     def _hub(self, run: Run) -> RunHub:
         if run.hub is None:
-
-            def load_layers() -> tuple[list[np.ndarray], list[np.ndarray] | None, int]:
-                params, epoch = self._params(run)
-                weights, biases = self._views(run, params)
-                return weights, biases, epoch
-
-            hub = RunHub(self._view(run), load_layers)
+            hub = RunHub(self._view(run), self._layers_loader(run))
             hub.history.extend(self.store.load_metrics(run.id))
             hub.history.extend(run.pending)
             run.hub = hub
@@ -937,12 +983,12 @@ class RunManager(SweepQueue):
             run.last = last_metrics_of(rows[-1])
             run.pending.extend(rows)
         params = msg.get("params")
-        if params is not None:
-            run.params, run.params_epoch = params, run.epoch
         state = msg.get("state")
         if state is not None:
             arrays, meta = state
             run.state = Checkpoint(int(meta["epoch"]), arrays, meta)
+        if params is not None:
+            self._set_params(run, params, run.epoch)
         run.updated_at = utcnow()
         if run.hub is not None:
             weights = biases = None
@@ -960,6 +1006,8 @@ class RunManager(SweepQueue):
         run.pending = [m for m in run.pending if m.epoch > state.epoch]
         snapshots = [snap for snap in run.pending_snapshots if snap[0] <= state.epoch]
         run.pending_snapshots = [snap for snap in run.pending_snapshots if snap[0] > state.epoch]
+        run.state = None  # the write holds it until stored; then the store has it
+        self.weights_cache.refresh(run)
         self._write_later(
             self._commit_progress,
             run,
@@ -1011,6 +1059,8 @@ class RunManager(SweepQueue):
                 worker.conn.close()
             if run.hub is not None:
                 run.hub.set_view(self._view(run))
+            self.weights_cache.refresh(run)  # its trainer state is stored and gone
+            self.weights_cache.trim()  # the run may be idle now
             if worker.done is not None and not worker.done.done():
                 worker.done.set_result(None)
             self._on_slot_free()  # sweeps: the oldest queued run takes the slot

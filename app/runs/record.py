@@ -54,8 +54,11 @@ class Run:
     task: str
     n_params: int
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    params: np.ndarray | None = None  # latest weights (flat, never mutated: a snapshot)
+    # Latest weights (flat, never mutated: a snapshot); None until loaded and after the
+    # weights cache drops them (RunManager._params loads them again).
+    params: np.ndarray | None = None
     params_epoch: int = 0
+    params_generation: int = 0  # bumps with every new snapshot (a load in flight checks it)
     state: Checkpoint | None = None  # latest full trainer state known in memory
     worker: Worker | None = None
     hub: RunHub | None = None
@@ -64,7 +67,6 @@ class Run:
     # and puts them in front of its next write for the run, so no gap is ever stored.
     write_backlog: list[MetricRow] = field(default_factory=list)
     deleted: bool = False
-    predict_net: tuple[np.ndarray, MLP] | None = None
     has_initial: bool = False  # starts from weights of its own (`initial_weights`), not its seed's
     # Weight snapshots from the worker not yet stored (they go with the next checkpoint).
     pending_snapshots: list[Snapshot] = field(default_factory=list)

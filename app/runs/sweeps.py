@@ -240,8 +240,8 @@ class SweepQueue:
             }
             await self._db(self.store.insert_sweep, record, rows)
             for run, _ in prepared:
-                run.state = initial_checkpoint(run)
                 self._runs[run.id] = run
+                self.weights_cache.touch(run)  # its creation weights; the store has them too
             self._sweeps[sweep.id] = sweep
         finally:
             self._creating -= len(bodies)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from app.storage import vacuum
 from app.storage.errors import StorageError
 
 SCHEMA = """
@@ -167,6 +168,7 @@ class Store:
         self._closed = False
         try:
             db = self._connection()
+            vacuum.prepare(db, self.path)  # before the first table of a new file
             db.executescript(SCHEMA)  # executescript manages its own commit
             _migrate(db)
         except sqlite3.Error as exc:
@@ -327,6 +329,7 @@ class Store:
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:
             self._delete_run(db, run_id)
+        self.release_free_pages()
 
     @staticmethod
     def _delete_run(db: sqlite3.Connection, run_id: str) -> None:
@@ -400,6 +403,7 @@ class Store:
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             self._put_data(db, run_id, custom, initial)
             self._update_run(db, run_id, run_fields)
+        self.release_free_pages()
 
     # ---- leases (app.runs.leases says what they mean) ----------------------------------
 
@@ -518,6 +522,7 @@ class Store:
             )
             if run_fields:
                 self._update_run(db, run_id, run_fields)
+        self.release_free_pages()
 
     def rewind_to_checkpoint(self, run_id: str, run_fields: Mapping[str, Any]) -> int:
         """Drop metrics after the checkpoint's epoch (0 without one) and point the run
@@ -544,6 +549,24 @@ class Store:
             (run_id, since),
         )
         return [MetricRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
+
+    def release_free_pages(self) -> None:
+        """Give the space of deleted rows back to the file system (see `vacuum`). The
+        delete before it is committed already: a failure here only keeps the space."""
+        try:
+            vacuum.release_free_pages(self._connection())
+        except sqlite3.Error as exc:
+            vacuum.log.warning("giving back free pages of %s failed: %s", self.path, exc)
+
+    def load_params(self, run_id: str) -> tuple[int, np.ndarray] | None:
+        """The checkpoint's epoch and its `params` array alone (the optimizer's arrays in
+        the same blob are not decoded), or None without a checkpoint."""
+        rows = self._read("SELECT epoch, arrays FROM checkpoints WHERE run_id = ?", (run_id,))
+        if not rows:
+            return None
+        epoch, blob = rows[0]
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            return int(epoch), npz["params"]
 
     def load_checkpoint(self, run_id: str) -> Checkpoint | None:
         rows = self._read("SELECT epoch, arrays, meta FROM checkpoints WHERE run_id = ?", (run_id,))
@@ -625,6 +648,7 @@ class Store:
             for (run_id,) in run_ids:
                 self._delete_run(db, run_id)
             db.execute("DELETE FROM sweeps WHERE id = ?", (sweep_id,))
+        self.release_free_pages()
 
 
 def _migrate(db: sqlite3.Connection) -> None:
