@@ -20,7 +20,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     from fastapi.templating import Jinja2Templates
     from jinja2 import Environment, FileSystemLoader
 
-    from app.ui import draw, edit_routes, inspect, routes, shortcut, stream, watch
+    from app.ui import draw, edit_routes, history, inspect, routes, shortcut, stream, watch
     from app.ui.frames import FrameCache
 
     env = Environment(
@@ -38,3 +38,4 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     app.include_router(inspect.router)
     app.include_router(draw.router)
     app.include_router(watch.router)  # the classroom: /watch/{id} and the share dialog
+    app.include_router(history.router)  # /runs/{id}/history: the weight history
