@@ -17,7 +17,8 @@ import numpy as np
 from app.ui import render
 
 MAX_EPOCHS = 40  # ridges per stack; more kept epochs are subsampled evenly
-N_BINS = 30
+N_BINS = 30  # at most; a small layer gets fewer (bins_for), so its ridges are not all spikes
+MIN_BINS = 8
 
 
 @dataclass
@@ -85,6 +86,11 @@ def layer_counts(arrays: Sequence[np.ndarray], edges: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(len(rows), len(edges) - 1)
 
 
+def bins_for(n_weights: int) -> int:
+    """Bins for a layer of ``n_weights`` weights: about 2·√n, between MIN_BINS and N_BINS."""
+    return int(min(N_BINS, max(MIN_BINS, round(2 * np.sqrt(max(n_weights, 0))))))
+
+
 def _label_rows(n: int) -> set[int]:
     """Which ridges carry their epoch: first, last and about three between."""
     if n == 0:
@@ -99,13 +105,14 @@ def stacked_histogram(
     *,
     width: int = 340,
     height: int = 220,
-    n_bins: int = N_BINS,
+    n_bins: int | None = None,
 ) -> HistogramStack:
     """The stack of one layer: a ridge per (epoch, weight array), oldest first.
 
     Each ridge is the outline through its bins' counts (tops at the bin centres,
     closed on its baseline); counts share one scale across the stack, so a
-    ridge's area shows the same number of weights at every epoch.
+    ridge's area shows the same number of weights at every epoch. ``n_bins``: None picks
+    bins_for(the layer's size).
     """
     shape = "×".join(str(n) for n in np.asarray(arrays[0]).shape) if len(arrays) else ""
     color = render.CATEGORICAL[(layer - 1) % len(render.CATEGORICAL)]
@@ -115,7 +122,7 @@ def stacked_histogram(
     )
     if not len(arrays):
         return stack
-    edges = shared_edges(arrays, n_bins)
+    edges = shared_edges(arrays, n_bins or bins_for(np.asarray(arrays[0]).size))
     counts = layer_counts(arrays, edges)
     n = len(arrays)
     ridge_h = (bottom - top) * (0.5 if n > 1 else 1.0)

@@ -209,3 +209,12 @@ def test_stack_draws_a_ridge_per_epoch_with_heights_from_the_counts() -> None:
         np.testing.assert_allclose(heights, row / peak * ridge_h, atol=0.06)
     # baselines step down with time: the newest in front at the bottom
     assert [r.label_y for r in stack.ridges] == sorted(r.label_y for r in stack.ridges)
+
+
+def test_bins_grow_with_the_layer_within_limits() -> None:
+    assert histograms.bins_for(4) == histograms.MIN_BINS
+    assert histograms.bins_for(48) == 14
+    assert histograms.bins_for(100_000) == histograms.N_BINS
+    arrays = [np.linspace(-1, 1, 48).reshape(8, 6)]
+    stack = histograms.stacked_histogram(1, [0], arrays)
+    assert stack.ridges[0].d.count("L") == 14 + 1  # one point per bin, then back to the baseline
