@@ -47,7 +47,8 @@
 
   function rows(svg) {
     // A twin chart (the log view of the same curves) shares its sibling's rows.
-    var source = svg.hasAttribute("data-hover") ? svg : svg.parentElement.querySelector("svg.chart[data-hover]");
+    // A live chart keeps its rows in a hidden sibling (#<chart>-hover) that frames refresh.
+    var source = svg.hasAttribute("data-hover") ? svg : svg.parentElement.querySelector("[data-hover]");
     var raw = (source && source.getAttribute("data-hover")) || "";
     if (svg._hoverRaw === raw) return svg._hoverRows;
     svg._hoverRaw = raw;
@@ -107,6 +108,20 @@
     if (!svg) { if (lastHover) { lastHover = null; hideHover(); } return; }
     lastHover = { box: svg.parentElement && svg.parentElement.id, cls: svg.getAttribute("class"), x: ev.clientX, y: ev.clientY };
     hover(svg, ev.clientX, ev.clientY);
+  });
+
+  // Live charts grow by appended paths (one per curve per frame, app/ui/livechart.py):
+  // join them into the curve's first path, so the page keeps the same number of nodes.
+  document.addEventListener("htmx:sseMessage", function () {
+    var groups = document.querySelectorAll("svg.chart g.curve");
+    for (var i = 0; i < groups.length; i++) {
+      var paths = groups[i].children;
+      if (paths.length < 2) continue;
+      var d = "";
+      for (var j = 0; j < paths.length; j++) d += paths[j].getAttribute("d") || "";
+      paths[0].setAttribute("d", d);
+      while (paths.length > 1) groups[i].removeChild(paths[1]);
+    }
   });
 
   // Live frames replace the chart: put the read-out back where the mouse still is.

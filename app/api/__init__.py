@@ -13,6 +13,7 @@ from app.api import (
     health,
     inspect,
     runs,
+    sweeps,
     viewer,
 )
 from app.api.errors import install_error_handlers
@@ -24,6 +25,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     """Mount every /api route on ``app`` and install the error mapping and body limit."""
     api = APIRouter(prefix="/api")
     api.include_router(runs.router)
+    api.include_router(sweeps.router)  # sweeps (API.md v1.1)
     api.include_router(editing.router)
     api.include_router(exports.router)  # export.npz, CSVs, import
     api.include_router(viewer.router)  # watch-only links (classroom)

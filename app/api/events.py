@@ -1,11 +1,12 @@
 """GET /api/runs/{id}/events: the run's live state as server-sent events (API.md).
 
 One subscriber is one async generator with its own cursor (the last epoch the
-client has). It awaits the run's hub, then — at most ``max_fps`` times a
-second — reads every epoch after its cursor from the hub's append-only
-history. Nothing is queued per subscriber: a slow client's generator is simply
-suspended in ``send`` while the history grows, and its next frame carries all
-the epochs it missed. Memory per subscriber is O(1) whatever the client's speed.
+client has). Its loop (app.runs.sse.Subscription, shared with the live view's
+stream) awaits the run's hub; at most ``max_fps`` times a second it reads every
+epoch after its cursor from the hub's append-only history. Nothing is queued
+per subscriber: a slow client's generator is simply suspended in ``send`` while
+the history grows, and its next frame carries all the epochs it missed. Memory
+per subscriber is O(1) whatever the client's speed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.responses import StreamingResponse
 
 from app.api.deps import Manager
 from app.api.schemas import ERROR_RESPONSES
+from app.runs import sse
 from app.runs.manager import RunManager
 
 router = APIRouter(tags=["events"])
@@ -30,19 +32,12 @@ router = APIRouter(tags=["events"])
 # status change.
 LARGE_NETWORK_LAYERS_INTERVAL = 1.0
 
-SSE_HEADERS = {
-    "cache-control": "no-cache",
-    # Reverse proxies (nginx) would otherwise buffer the stream.
-    "x-accel-buffering": "no",
-}
+SSE_HEADERS = sse.HEADERS
 
 
 def event(name: str, event_id: int, data: bytes) -> bytes:
     """One SSE event; orjson never emits a newline, so `data:` stays one line."""
-    return b"event: %s\nid: %d\ndata: %s\n\n" % (name.encode(), event_id, data)
-
-
-PING = b": ping\n\n"
+    return sse.encode(name, data, event_id)
 
 
 def _parse_last_event_id(value: str | None) -> int | None:
@@ -107,14 +102,19 @@ class RunEventStream:
         self.resume_from = cursor
         self.cursor = 0
         self.with_layers = with_layers
-        self.min_gap = 1.0 / max_fps
-        self.ping_interval = ping_interval
         self.status_seq = 0
         self.resets = 0
-        self.last_frame_at = 0.0
         self.last_layers_at = -math.inf
-        # The last epoch frame went out without `layers` (large networks only).
+        # The last epoch frame went out without `layers` (large networks only); its
+        # run's last epoch is then held back for the frame that carries them.
         self.layers_pending = False
+        self.loop = sse.Subscription(
+            self.hub,
+            lambda: manager.shutting_down,
+            max_fps=max_fps,
+            ping_interval=ping_interval,
+            urgent=self._urgent,
+        )
 
     async def events(self) -> AsyncIterator[bytes]:
         hub = self.hub
@@ -123,36 +123,19 @@ class RunEventStream:
         with hub.subscription():
             version = hub.version
             yield self._snapshot(self.resume_from)
-            while not self._ended():
-                new_version = await hub.wait(version, self.ping_interval)
-                if self._ended():
-                    break
-                if new_version == version:
-                    yield PING
-                    continue
-                version = new_version
-                # Epoch frames are coalesced to max_fps: wait out the gap, but wake on
-                # every hub change so that status changes and resets go out at once.
-                # The gaps end on a shared clock grid, so subscribers of a run wake
-                # together, at the same cursor, and share one encoded frame.
-                due = (math.floor(self.last_frame_at / self.min_gap) + 1) * self.min_gap
-                while not self._urgent() and (now := time.monotonic()) < due:
-                    version = await hub.wait(version, due - now)
-                if self._ended():
-                    break
-                if hub.resets != self.resets:
-                    yield self._snapshot(None)
-                    continue
-                for chunk in self._updates():
-                    yield chunk
-
-    def _ended(self) -> bool:
-        """The run was deleted, or the server is shutting down."""
-        return self.hub.closed or self.manager.shutting_down
+            async for tick in self.loop.ticks(version):
+                if tick is sse.Tick.PING:
+                    yield sse.PING
+                elif tick is sse.Tick.FRAME:
+                    if hub.resets != self.resets:
+                        yield self._snapshot(None)
+                        continue
+                    for chunk in self._updates():
+                        yield chunk
 
     def _urgent(self) -> bool:
         hub = self.hub
-        return self._ended() or hub.resets != self.resets or hub.status_seq != self.status_seq
+        return hub.resets != self.resets or hub.status_seq != self.status_seq
 
     def _snapshot(self, after: int | None) -> bytes:
         """The `snapshot` event: the run, its weights and the metrics of epochs > ``after``."""
@@ -161,14 +144,20 @@ class RunEventStream:
         self.resets = hub.resets
         self.cursor = max(since, hub.last_epoch)
         self.status_seq = hub.status_seq
-        self.last_frame_at = self.last_layers_at = time.monotonic()
+        self.loop.last_frame_at = self.last_layers_at = time.monotonic()
         self.layers_pending = False
         return event("snapshot", self.cursor, hub.snapshot_json(since))
 
     def _updates(self) -> list[bytes]:
         """Every status change and an `epoch` frame with the epochs after the cursor, in
         the order they happened: a change recorded at or before the cursor goes out
-        before the new epochs, a later one after them."""
+        before the new epochs, a later one after them.
+
+        API.md: the last frame before a status change carries the weights. A frame
+        without them (a large network between its once-a-second `layers`) leaves the
+        run's last epoch out, so that a status change at that epoch finds an epoch for
+        the frame with the weights to carry; every `epoch` frame has a new epoch.
+        """
         hub = self.hub
         changes = hub.statuses_since(self.status_seq)
         self.status_seq = hub.status_seq
@@ -178,28 +167,27 @@ class RunEventStream:
             if at_epoch > self.cursor:
                 later.append(data)
                 continue
-            # API.md: the last frame before a status change carries the weights.
-            if self.layers_pending:
-                out.append(self._frame(with_layers=True))
             out.append(event("status", self.cursor, data))
         if hub.last_epoch > self.cursor:
             now = time.monotonic()
-            with_layers = self.with_layers and self._layers_due(now, bool(later))
-            out.append(self._frame(with_layers))
+            with_layers = not self.with_layers or self._layers_due(now, bool(later))
+            if with_layers:
+                out.append(self._frame(self.with_layers, None))
+            elif hub.last_epoch - 1 > self.cursor:
+                out.append(self._frame(False, hub.last_epoch - 1))
         out += [event("status", self.cursor, data) for data in later]
         return out
 
-    def _frame(self, with_layers: bool) -> bytes:
-        """An `epoch` frame with every epoch after the cursor (none for a weights-only one)."""
+    def _frame(self, with_layers: bool, until: int | None) -> bytes:
+        """An `epoch` frame with every epoch after the cursor (up to ``until``)."""
         hub = self.hub
-        now = time.monotonic()
         if with_layers:
-            self.last_layers_at = now
+            self.last_layers_at = time.monotonic()
         self.layers_pending = self.with_layers and not with_layers
-        epoch = max(hub.last_epoch, self.cursor)
-        frame = event("epoch", epoch, hub.frame_json(self.cursor, with_layers))
+        last = hub.last_epoch if until is None else until
+        epoch = max(last, self.cursor)
+        frame = event("epoch", epoch, hub.frame_json(self.cursor, with_layers, until))
         self.cursor = epoch
-        self.last_frame_at = now
         return frame
 
     def _layers_due(self, now: float, status_changed: bool) -> bool:

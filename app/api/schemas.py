@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 RunStatusName = Literal[
-    "created", "running", "stopped", "completed", "diverged", "failed", "interrupted"
+    "created", "running", "stopped", "completed", "diverged", "failed", "interrupted", "queued"
 ]
 
 

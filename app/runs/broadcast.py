@@ -126,9 +126,10 @@ class MetricsHistory:
     def _start(self, since: int) -> int:
         return int(np.searchsorted(self._epoch[: self._n], since, side="right"))
 
-    def columns(self, since: int = 0) -> dict[str, np.ndarray]:
-        """Views of the epochs > `since` (do not keep them across appends)."""
-        s = slice(self._start(since), self._n)
+    def columns(self, since: int = 0, until: int | None = None) -> dict[str, np.ndarray]:
+        """Views of the epochs > `since` (and <= `until`); do not keep them across appends."""
+        end = self._n if until is None else self._start(until)
+        s = slice(self._start(since), max(end, self._start(since)))
         cols: dict[str, np.ndarray] = {"epoch": self._epoch[s]}
         for name, column in zip(_SCALAR_COLUMNS, self._values, strict=True):
             cols[name] = column[s]
@@ -160,9 +161,9 @@ class MetricsHistory:
             )
         ]
 
-    def encode(self, since: int = 0) -> bytes:
-        """`slice(since)` as JSON bytes (orjson writes NaN as null)."""
-        return orjson.dumps(self.columns(since), option=_JSON_OPTS)
+    def encode(self, since: int = 0, until: int | None = None) -> bytes:
+        """`slice(since)` (epochs <= `until`) as JSON bytes (orjson writes NaN as null)."""
+        return orjson.dumps(self.columns(since, until), option=_JSON_OPTS)
 
 
 def layers_public(
@@ -199,7 +200,7 @@ class RunHub:
         self._layers_epoch = 0
         self.layers_version = 0
         self._event = asyncio.Event()
-        self._frame_cache: dict[tuple[int, bool], bytes] = {}
+        self._frame_cache: dict[tuple[int, bool, int | None], bytes] = {}
         self._cache_version = -1
         self._layers_json: tuple[int, bytes] | None = None
         # Every status change, so a stream reports each one even when several happen
@@ -292,26 +293,28 @@ class RunHub:
             self._layers_json = (self.layers_version, encoded)
         return self._layers_json[1]
 
-    def frame_json(self, since_epoch: int, with_layers: bool) -> bytes:
-        """API.md `epoch` frame data: every epoch > `since_epoch`, `layers` when asked.
+    def frame_json(self, since_epoch: int, with_layers: bool, until: int | None = None) -> bytes:
+        """API.md `epoch` frame data: every epoch > `since_epoch` (and <= `until`), `layers`
+        when asked.
 
         {"epoch": last epoch in the frame (or `since_epoch` if none), "metrics": {...},
-        "layers": [...], "status": S}. Cached per (since_epoch, with_layers) for the
-        current version, so subscribers at the same cursor share one encoding.
+        "layers": [...], "status": S}. Cached per (since_epoch, with_layers, until) for
+        the current version, so subscribers at the same cursor share one encoding.
         """
         if self._cache_version != self.version:
             self._frame_cache.clear()
             self._cache_version = self.version
-        key = (since_epoch, with_layers)
+        key = (since_epoch, with_layers, until)
         cached = self._frame_cache.get(key)
         if cached is not None:
             return cached
-        epoch = max(self.history.last_epoch, since_epoch)
+        last = self.history.last_epoch if until is None else min(until, self.history.last_epoch)
+        epoch = max(last, since_epoch)
         parts = [
             b'{"epoch":',
             str(epoch).encode(),
             b',"metrics":',
-            self.history.encode(since_epoch),
+            self.history.encode(since_epoch, until),
         ]
         if with_layers and self.latest_weights is not None:
             parts += [b',"layers":', self.layers_json()]

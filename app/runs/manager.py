@@ -55,6 +55,7 @@ from app.runs.processes import (
     exit_text,
     join,
     kill,
+    pid_of,
     read_pipe,
     send,
     warm_forkserver,
@@ -71,10 +72,12 @@ from app.runs.record import (
     prepare_run,
     run_from_row,
     stored_config,
+    stored_row,
     utcnow,
 )
 from app.runs.reshape import reshape, structural_changes
 from app.runs.step_inspector import StepInputs, inspect_step
+from app.runs.sweeps import SweepQueue
 from app.runs.worker import dataset_spec, run_worker
 from app.storage.errors import StorageError
 from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow, Snapshot, Store
@@ -87,8 +90,9 @@ SHUTDOWN_GRACE = 4.0  # seconds all workers get to checkpoint on shutdown (then 
 FRAME_INTERVAL = 1 / 20
 
 
-class RunManager:
-    """See INTERNALS.md `app.runs`; every public method raises ProblemError for 404/409/422."""
+class RunManager(SweepQueue):
+    """See INTERNALS.md `app.runs`; every public method raises ProblemError for 404/409/422.
+    Sweeps and the queue of `queued` runs: the `SweepQueue` mixin (app.runs.sweeps)."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -102,6 +106,7 @@ class RunManager:
         self._closing = False
         self._creating = 0  # creates past the stored-runs check, not yet in _runs
         self.owner = new_owner()  # the name of this process's leases
+        self._init_sweeps()  # sweeps
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -114,6 +119,7 @@ class RunManager:
         asyncio.get_running_loop().run_in_executor(None, warm_forkserver)
         self._adopt_stored_runs(startup=True)
         self._spawn(self._renew_leases(), "lease-renewer")
+        await self._load_sweeps()  # sweeps: re-queue interrupted sweep runs, start the queue
 
     def _leased_elsewhere(self, run_id: str) -> bool:
         lease = self.store.lease(run_id)
@@ -349,7 +355,8 @@ class RunManager:
             fds = len(os.listdir("/proc/self/fd"))
         except OSError:
             fds = -1
-        workers = {r.id: r.worker.process.pid for r in self._runs.values() if r.worker is not None}
+        # A worker counts until its run's end is stored (it holds its slot that long).
+        workers = {r.id: pid_of(r.worker) for r in self._runs.values() if r.worker is not None}
         return {
             "runs": len(self._runs),
             "running": len(workers),
@@ -395,22 +402,7 @@ class RunManager:
             raise ProblemError(409, "the server is shutting down")
 
     async def _insert(self, run: Run, custom: dict[str, np.ndarray] | None) -> None:
-        await self._db(
-            self.store.insert_run,
-            {
-                "id": run.id,
-                "name": run.config["name"],
-                "config": stored_config(run),
-                "status": str(run.status),
-                "message": None,
-                "epoch": 0,
-                "last_metrics": None,
-                "created_at": run.created_at.isoformat(),
-                "updated_at": run.updated_at.isoformat(),
-            },
-            custom,
-            initial_checkpoint(run),
-        )
+        await self._db(self.store.insert_run, stored_row(run), custom, initial_checkpoint(run))
         run.state = initial_checkpoint(run)
         self._runs[run.id] = run
 
@@ -419,7 +411,7 @@ class RunManager:
         run = self._get(run_id)
         async with run.lock:
             self._check_alive(run)
-            if run.status == RunStatus.running:
+            if run.status in (RunStatus.running, RunStatus.queued):
                 return self._view(run)
             if run.status in (RunStatus.diverged, RunStatus.failed):
                 raise ProblemError(
@@ -434,6 +426,8 @@ class RunManager:
                     )
                 await self._set_status(run, RunStatus.completed, None)
                 return self._view(run)
+            if await self._queue_if_no_slot(run):  # sweeps: a sweep's run waits its turn
+                return self._view(run)
             await self._launch(run, target=run.config["epochs"])
             return self._view(run)
 
@@ -442,6 +436,8 @@ class RunManager:
         run = self._get(run_id)
         async with run.lock:
             self._check_alive(run)
+            if run.status == RunStatus.queued:  # sweeps: leaves the queue
+                await self._set_status(run, RunStatus.stopped, None)
             if run.worker is not None:
                 await self._halt(run.worker, "stop")
             return self._view(run)
@@ -1017,6 +1013,7 @@ class RunManager:
                 run.hub.set_view(self._view(run))
             if worker.done is not None and not worker.done.done():
                 worker.done.set_result(None)
+            self._on_slot_free()  # sweeps: the oldest queued run takes the slot
 
     def _outcome(
         self,

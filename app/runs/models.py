@@ -82,6 +82,7 @@ class RunStatus(StrEnum):
     diverged = "diverged"
     failed = "failed"
     interrupted = "interrupted"
+    queued = "queued"  # a sweep's run waiting for a training slot (app.runs.sweeps)
 
 
 # ---- datasets: one model per family, discriminated on `kind` ----------------------------

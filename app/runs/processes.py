@@ -48,6 +48,16 @@ def kill(process: Any) -> None:
         process.kill()
 
 
+def pid_of(worker: Worker) -> int | None:
+    """The worker's process id, or None once its process object is closed (`join` closes it
+    while the run's end is still being stored)."""
+    try:
+        pid: int | None = worker.process.pid
+    except ValueError:
+        return None
+    return pid
+
+
 def join(process: Any) -> int | None:
     process.join(5.0)
     if process.exitcode is None:

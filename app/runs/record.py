@@ -68,6 +68,9 @@ class Run:
     has_initial: bool = False  # starts from weights of its own (`initial_weights`), not its seed's
     # Weight snapshots from the worker not yet stored (they go with the next checkpoint).
     pending_snapshots: list[Snapshot] = field(default_factory=list)
+    # sweeps (app.runs.sweeps): the sweep this run belongs to, and its queue ticket
+    sweep_id: str | None = None
+    queued_at: int | None = None
 
 
 def stored_config(run: Run, config: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -77,6 +80,21 @@ def stored_config(run: Run, config: dict[str, Any] | None = None) -> dict[str, A
     if run.has_initial:
         stored["_initial"] = True
     return stored
+
+
+def stored_row(run: Run) -> dict[str, Any]:
+    """A new run's row as `Store.insert_run` takes it."""
+    return {
+        "id": run.id,
+        "name": run.config["name"],
+        "config": stored_config(run),
+        "status": str(run.status),
+        "message": None,
+        "epoch": 0,
+        "last_metrics": None,
+        "created_at": run.created_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+    }
 
 
 def initial_checkpoint(run: Run) -> Checkpoint | None:

@@ -79,6 +79,22 @@ CREATE TABLE IF NOT EXISTS leases (
     owner TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+-- sweeps (API.md v1.1): a sweep, and which runs are its own, in grid order; queued_at
+-- orders the queue of its runs waiting with status `queued` (oldest first).
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    grid TEXT NOT NULL,
+    base TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_runs (
+    run_id TEXT PRIMARY KEY,
+    sweep_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    queued_at INTEGER
+);
 """
 
 RUN_FIELDS = ("name", "config", "status", "message", "epoch", "last_metrics", "updated_at")
@@ -222,24 +238,35 @@ class Store:
         it starts from instead of its initialiser's (`initial`, also its first
         checkpoint), atomically."""
         with self._tx() as db:
-            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
-            db.execute(
-                "INSERT INTO runs (id, seq, name, config, status, message, epoch, last_metrics,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run["id"],
-                    seq,
-                    run["name"],
-                    json.dumps(run["config"]),
-                    run["status"],
-                    run.get("message"),
-                    run.get("epoch", 0),
-                    _json_or_none(run.get("last_metrics")),
-                    run["created_at"],
-                    run["updated_at"],
-                ),
-            )
-            self._put_data(db, run["id"], custom, initial)
+            self._insert_run(db, run, custom, initial)
+
+    @classmethod
+    def _insert_run(
+        cls,
+        db: sqlite3.Connection,
+        run: Mapping[str, Any],
+        custom: Mapping[str, np.ndarray] | None,
+        initial: Checkpoint | None,
+    ) -> None:
+        """One run row (see `insert_run`) inside the caller's transaction."""
+        (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
+        db.execute(
+            "INSERT INTO runs (id, seq, name, config, status, message, epoch, last_metrics,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run["id"],
+                seq,
+                run["name"],
+                json.dumps(run["config"]),
+                run["status"],
+                run.get("message"),
+                run.get("epoch", 0),
+                _json_or_none(run.get("last_metrics")),
+                run["created_at"],
+                run["updated_at"],
+            ),
+        )
+        cls._put_data(db, run["id"], custom, initial)
 
     @staticmethod
     def _put_data(
@@ -299,16 +326,22 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:
-            for table in (
-                "metrics",
-                "checkpoints",
-                "datasets",
-                "initial_weights",
-                "snapshots",
-                "leases",
-            ):
-                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            self._delete_run(db, run_id)
+
+    @staticmethod
+    def _delete_run(db: sqlite3.Connection, run_id: str) -> None:
+        tables = (
+            "metrics",
+            "checkpoints",
+            "datasets",
+            "initial_weights",
+            "snapshots",
+            "leases",
+            "sweep_runs",
+        )
+        for table in tables:
+            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+        db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     def load_run(self, run_id: str) -> dict[str, Any] | None:
         """One run row as `load_runs` gives it, or None."""
@@ -518,6 +551,80 @@ class Store:
             return None
         epoch, blob, meta = rows[0]
         return Checkpoint(int(epoch), unpack_arrays(blob), json.loads(meta))
+
+    # ---- sweeps (API.md v1.1 "Sweeps and the `queued` status") --------------------------
+
+    def insert_sweep(
+        self,
+        sweep: Mapping[str, Any],
+        runs: Sequence[
+            tuple[Mapping[str, Any], Mapping[str, np.ndarray] | None, Checkpoint | None, int]
+        ],
+    ) -> None:
+        """A sweep (keys: id, name, grid, base, created_at) and its runs (row, custom data
+        and starting weights as `insert_run` takes them, queue ticket), in grid order,
+        atomically: all of them or nothing."""
+        with self._tx() as db:
+            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM sweeps").fetchone()
+            db.execute(
+                "INSERT INTO sweeps (id, seq, name, grid, base, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    sweep["id"],
+                    seq,
+                    sweep["name"],
+                    json.dumps(sweep["grid"]),
+                    json.dumps(sweep["base"]),
+                    sweep["created_at"],
+                ),
+            )
+            for position, (run, custom, initial, queued_at) in enumerate(runs):
+                self._insert_run(db, run, custom, initial)
+                db.execute(
+                    "INSERT INTO sweep_runs (run_id, sweep_id, position, queued_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (run["id"], sweep["id"], position, queued_at),
+                )
+
+    def load_sweeps(self) -> list[dict[str, Any]]:
+        """Every sweep, oldest first, with `run_ids` in grid order."""
+        rows = self._read("SELECT id, name, grid, base, created_at FROM sweeps ORDER BY seq")
+        links = self._read("SELECT sweep_id, run_id FROM sweep_runs ORDER BY sweep_id, position")
+        run_ids: dict[str, list[str]] = {}
+        for sweep_id, run_id in links:
+            run_ids.setdefault(sweep_id, []).append(run_id)
+        return [
+            {
+                "id": r[0],
+                "name": r[1],
+                "grid": json.loads(r[2]),
+                "base": json.loads(r[3]),
+                "created_at": r[4],
+                "run_ids": run_ids.get(r[0], []),
+            }
+            for r in rows
+        ]
+
+    def sweep_links(self) -> dict[str, tuple[str, int | None]]:
+        """run id -> (its sweep's id, its queue ticket or None)."""
+        rows = self._read("SELECT run_id, sweep_id, queued_at FROM sweep_runs")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def queue_run(self, run_id: str, queued_at: int, **fields: Any) -> None:
+        """A sweep's run joins the queue: its ticket and its run fields (status), at once."""
+        with self._tx() as db:
+            db.execute("UPDATE sweep_runs SET queued_at = ? WHERE run_id = ?", (queued_at, run_id))
+            self._update_run(db, run_id, fields)
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        """A sweep and every run of it, with their data."""
+        with self._tx() as db:
+            run_ids = db.execute(
+                "SELECT run_id FROM sweep_runs WHERE sweep_id = ?", (sweep_id,)
+            ).fetchall()
+            for (run_id,) in run_ids:
+                self._delete_run(db, run_id)
+            db.execute("DELETE FROM sweeps WHERE id = ?", (sweep_id,))
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -28,6 +28,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         routes,
         shortcut,
         stream,
+        sweeps,
         teacher_view,
         watch,
     )
@@ -47,6 +48,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     app.include_router(stream.router)
     app.include_router(inspect.router)
     app.include_router(draw.router)
+    app.include_router(sweeps.router)  # /sweeps/{id}, the sweeps list, Create sweep
     app.include_router(watch.router)  # the classroom: /watch/{id} and the share dialog
     app.include_router(history.router)  # /runs/{id}/history: the weight history
     app.include_router(teacher_view.router)  # /runs/{id}/teacher: teacher beside student

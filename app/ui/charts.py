@@ -104,27 +104,10 @@ def line_chart(
     extent = render.finite_extent(*ys, positive=log)
     if extent is None:
         return chart
-    chart.empty = False
     x0 = float(xs[0])
     x1 = max(float(xs[-1]), x0 + x_min_span)
-    chart.x_domain = (x0, x1)
-    if log:
-        lo, hi = y_domain or render.log_domain(*extent)
-        chart.y_ticks = [
-            Tick(float(render.log_scale(t, (lo, hi), (bottom, top))), render.format_tick(t))
-            for t in render.log_ticks(lo, hi)
-        ]
-    else:
-        lo, hi = y_domain or render.nice_domain(min(0.0, extent[0]), extent[1], 4)
-        chart.y_ticks = [
-            Tick(float(render.linear_scale(t, (lo, hi), (bottom, top))), render.format_tick(t))
-            for t in render.nice_ticks(lo, hi, 4)
-        ]
+    lo, hi = place_axes(chart, (x0, x1), y_domain or y_domain_of(extent, log))
     scale_y = render.log_scale if log else render.linear_scale
-    chart.x_ticks = [
-        Tick(float(render.linear_scale(t, (x0, x1), (left, right))), render.format_tick(t))
-        for t in render.nice_ticks(x0, x1, 5)
-    ]
     for s, y in zip(series, ys, strict=True):
         if smooth:
             dx, dy = render.downsample_mean(xs, y, n_buckets, geometric=log)
@@ -148,6 +131,40 @@ def line_chart(
     if hover:
         chart.hover = hover_data(xs, ys)
     return chart
+
+
+def y_domain_of(extent: tuple[float, float], log: bool) -> tuple[float, float]:
+    """The y axis of a chart of values in ``extent``: whole decades on a log chart; on a
+    linear one nice round bounds from min(0, low)."""
+    if log:
+        return render.log_domain(*extent)
+    return render.nice_domain(min(0.0, extent[0]), extent[1], 4)
+
+
+def place_axes(
+    chart: Chart, x_domain: tuple[float, float], y_domain: tuple[float, float]
+) -> tuple[float, float]:
+    """Set the chart's domains and ticks (it is no longer empty); returns the y domain."""
+    chart.empty = False
+    left, right, top, bottom = chart.left, chart.right, chart.top, chart.bottom
+    x0, x1 = x_domain
+    lo, hi = y_domain
+    chart.x_domain = (x0, x1)
+    if chart.log:
+        chart.y_ticks = [
+            Tick(float(render.log_scale(t, (lo, hi), (bottom, top))), render.format_tick(t))
+            for t in render.log_ticks(lo, hi)
+        ]
+    else:
+        chart.y_ticks = [
+            Tick(float(render.linear_scale(t, (lo, hi), (bottom, top))), render.format_tick(t))
+            for t in render.nice_ticks(lo, hi, 4)
+        ]
+    chart.x_ticks = [
+        Tick(float(render.linear_scale(t, (x0, x1), (left, right))), render.format_tick(t))
+        for t in render.nice_ticks(x0, x1, 5)
+    ]
+    return lo, hi
 
 
 def hover_data(xs: np.ndarray, ys: Sequence[np.ndarray], limit: int = HOVER_POINTS) -> str:

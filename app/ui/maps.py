@@ -2,9 +2,9 @@
 """Evaluate a snapshot of a network's weights on many inputs (for neuron maps and output views).
 
 The UI draws from the weights the run streams (plain arrays), not from the
-trainer object that lives in a worker process, so it needs its own forward
-pass; the activation functions come from ``app.nn`` so the maps are exactly
-what the network computes.
+trainer object that lives in a worker process: it loads them into an
+``app.nn`` MLP and uses that network's own forward pass, so the maps are
+exactly what the network computes.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from app.nn.activations import get_activation
 from app.nn.features import feature_matrix
+from app.nn.network import MLP
 
 
 @dataclass(frozen=True)
@@ -75,17 +75,23 @@ def forward_trace(
     ``activation``, the last one ``output_activation``. Non-finite weights
     propagate as NaN (the views draw them grey).
     """
-    acts = [network_input(x, features)]
-    a = acts[0]
-    last = len(layers) - 1
+    x0 = network_input(x, features)
+    sizes = [x0.shape[1], *(layer.weights.shape[0] for layer in layers)]
+    use_bias = bool(layers) and layers[0].biases is not None
+    # The network's own forward pass (app.nn), on a float64 copy of the weights shown.
+    net = MLP(
+        sizes,
+        activation=activation,
+        output_activation=output_activation,
+        use_bias=use_bias,
+        dtype=np.float64,
+    )
+    for i, layer in enumerate(layers):
+        net.weights[i][...] = layer.weights
+        if net.biases is not None and layer.biases is not None:
+            net.biases[i][...] = layer.biases
     with np.errstate(all="ignore"):
-        for i, layer in enumerate(layers):
-            z = a @ layer.weights.T
-            if layer.biases is not None:
-                z = z + layer.biases
-            fn = get_activation(output_activation if i == last else activation)
-            a = fn.f(z, None)
-            acts.append(a)
+        _, acts = net.forward_trace(x0)
     return acts
 
 

@@ -123,11 +123,12 @@ def run_data(data: Mapping[str, Any], task: str, layer_sizes: Sequence[int]) -> 
 def _keep_only_what_frames_use(rd: RunData) -> None:
     """Drop the samples the per-frame views never read (the state lives as long as a viewer).
 
-    plane/curve frames need no samples (their points are drawn once); scatter
-    frames evaluate at most SCATTER_ROWS rows of the test set (or of the
-    training set when there is no test set).
+    plane/curve frames need no samples (their points are drawn once), but for the
+    confusion matrix beside a classification map; scatter frames and that matrix
+    evaluate at most SCATTER_ROWS rows of the test set (or of the training set when
+    there is no test set).
     """
-    if rd.kind != "scatter":
+    if rd.kind == "curve" or (rd.kind == "plane" and rd.task != "classification"):
         rd.x_train, rd.y_train = rd.x_train[:0], rd.y_train[:0]
         rd.x_test, rd.y_test = rd.x_test[:0], rd.y_test[:0]
         return
@@ -268,14 +269,29 @@ def output_frame(
                 )
                 frame.points.append(Point(round(cx, 1), round(cy, 1), colour, ""))
     else:
-        x, y = (rd.x_test, rd.y_test) if len(rd.x_test) else (rd.x_train, rd.y_train)
-        pred = forward_trace(layers, x, activation, output_activation)[-1]
-        labels = predicted_labels(pred)
-        k = rd.n_classes
-        conf = np.zeros((k, k), dtype=np.int64)
-        np.add.at(conf, (np.clip(y, 0, k - 1), np.clip(labels, 0, k - 1)), 1)
-        frame.confusion = conf.tolist()
+        frame.confusion = confusion_matrix(rd, layers, activation, output_activation, features)
     return frame
+
+
+def confusion_matrix(
+    rd: RunData,
+    layers: Sequence[Layer],
+    activation: str,
+    output_activation: str,
+    features: Sequence[str] | None = None,
+) -> list[list[int]]:
+    """Counts [true class][predicted class] on the test set (the training set when there is
+    no test set); [] for regression or before there are weights."""
+    if rd.task != "classification" or not layers:
+        return []
+    x, y = (rd.x_test, rd.y_test) if len(rd.x_test) else (rd.x_train, rd.y_train)
+    pred = forward_trace(layers, x, activation, output_activation, features)[-1]
+    labels = predicted_labels(pred)
+    k = rd.n_classes
+    conf = np.zeros((k, k), dtype=np.int64)
+    np.add.at(conf, (np.clip(y, 0, k - 1), np.clip(labels, 0, k - 1)), 1)
+    counts: list[list[int]] = conf.tolist()
+    return counts
 
 
 def predicted_labels(out: np.ndarray) -> np.ndarray:

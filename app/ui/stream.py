@@ -11,14 +11,13 @@ deleted the stream sends ``deleted`` (the page closes its EventSource on it) and
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
+from app.runs import sse
 from app.runs.errors import ProblemError
 from app.ui.frames import FrameCache, sse_event
 
@@ -48,32 +47,28 @@ async def fragment_stream(
     Ends when the run is deleted (after a ``deleted`` event) or, silently, when
     the server shuts down (the browser reconnects to the next server).
     """
-    min_interval = 1.0 / MAX_FPS
+    shown = [0]  # the hub resets the viewer's page shows
+    # A reset (or a structural change) is drawn at once: the learner just acted.
+    loop = sse.Subscription(
+        hub,
+        lambda: manager.shutting_down,
+        max_fps=MAX_FPS,
+        ping_interval=ping,
+        urgent=lambda: hub.resets != shown[0],
+    )
     with hub.subscription(), frames.subscribe(run_id):
         rendered = frames.current(manager, run_id)
         # The reconnect delay rides on the first event (a block without data dispatches nothing).
         yield f"retry: {RETRY_MS}\n".encode() + rendered.snapshot_message()
         seen, resets = rendered.version, rendered.resets
-        # Frames start at most every 1/MAX_FPS s (start to start, so render time is not added).
-        next_at = time.monotonic() + min_interval
-        while not manager.shutting_down:
-            if hub.closed:
+        shown[0] = resets
+        async for tick in loop.ticks(seen):
+            if tick is sse.Tick.PING:
+                yield sse.PING
+                continue
+            if tick is sse.Tick.CLOSED:
                 yield deleted_message()
                 return
-            version = await hub.wait(seen, ping)
-            if manager.shutting_down:
-                return
-            if version <= seen and not hub.closed:
-                yield b": ping\n\n"
-                continue
-            # Coalesce: at most MAX_FPS frames a second; what arrives meanwhile joins the next.
-            # A reset (or a structural change) is drawn at once: the learner just acted.
-            delay = next_at - time.monotonic()
-            if delay > 0 and hub.resets == resets:
-                await asyncio.sleep(delay)
-            next_at = max(next_at, time.monotonic()) + min_interval
-            if hub.closed:
-                continue
             try:
                 rendered = frames.current(manager, run_id)
             except ProblemError:
@@ -84,6 +79,7 @@ async def fragment_stream(
             else:
                 message = rendered.frame_message(seen)
             seen, resets = rendered.version, rendered.resets
+            shown[0] = resets
             if message is not None:
                 yield message
 
@@ -100,5 +96,5 @@ async def run_stream(request: Request, run_id: str) -> Response:
     return StreamingResponse(
         fragment_stream(manager, frames, run_id, hub, ping),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=sse.HEADERS,
     )

@@ -8,15 +8,16 @@ and the stream can render a frame once and share it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from jinja2 import Environment
 
 from app.ui import charts, diagram, losschart, matrices, render, settings
+from app.ui.livechart import LiveCharts, LiveChartView
 from app.ui.maps import Layer, forward_trace
-from app.ui.outputview import RunData, output_frame
+from app.ui.outputview import RunData, confusion_matrix, output_frame
 
 # Fragment name -> id of the container it fills (innerHTML); the page and the stream share these.
 FRAGMENTS: dict[str, str] = {
@@ -31,11 +32,17 @@ FRAGMENTS: dict[str, str] = {
     "grads": "grad-norms",
     "settings": "live-settings",
     "summary": "run-summary",
+    "confusion": "confusion",
 }
 # Sent only in a snapshot: they depend on the run's data, which never changes.
 STATIC_FRAGMENTS = ("points",)
 # Depend only on the weights (and the run's data): re-rendered only when new weights arrive.
-WEIGHT_FRAGMENTS = ("network", "output", "weights")
+WEIGHT_FRAGMENTS = ("network", "output", "weights", "confusion")
+# Fragments whose charts grow by appending (livechart): fragment -> its chart ids.
+LIVE_CHARTS: dict[str, tuple[str, ...]] = {
+    "loss": ("loss-lin", "loss-log"),
+    "accuracy": ("acc",),
+}
 
 RUNNING_STATES = ("running",)
 STEPPABLE = ("created", "stopped", "interrupted")
@@ -56,6 +63,8 @@ class LiveInput:
     previous: Sequence[Layer] | None
     data: RunData | None
     baseline: float | None = None  # regression: MSE of predicting the mean (losschart)
+    # The run's live charts, kept between frames (a fresh set draws every chart in full).
+    charts: LiveCharts = field(default_factory=LiveCharts)
 
 
 def empty_metrics(n_layers: int) -> dict[str, np.ndarray]:
@@ -120,20 +129,19 @@ def stats_context(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> 
     }
 
 
-def loss_charts(
-    metrics: Mapping[str, np.ndarray], baseline: float | None = None
-) -> dict[str, charts.Chart]:
-    x = metrics["epoch"]
+def loss_charts(inp: LiveInput) -> dict[str, Any]:
+    x = inp.metrics["epoch"]
     series = [
-        charts.SeriesIn("train", "train", metrics["train_loss"]),
-        charts.SeriesIn("test", "test", metrics["test_loss"]),
+        charts.SeriesIn("train", "train", inp.metrics["train_loss"]),
+        charts.SeriesIn("test", "test", inp.metrics["test_loss"]),
     ]
-    if baseline is not None and x.size:
-        flat = np.full(x.size, baseline)
+    if inp.baseline is not None and x.size:
+        flat = np.full(x.size, inp.baseline)
         series.append(charts.SeriesIn("predicting the mean", "baseline", flat, dashed=True))
     return {
-        "linear": charts.line_chart(x, series, log=False),
-        "log": charts.line_chart(x, series, log=True, hover=False),
+        "linear": inp.charts.update("loss-lin", x, series, log=False),
+        "log": inp.charts.update("loss-log", x, series, log=True, hover=False),
+        "names": [s.name for s in series],
     }
 
 
@@ -143,12 +151,13 @@ def loss_context(inp: LiveInput) -> dict[str, Any]:
     epochs = inp.metrics["epoch"]
     last = int(epochs[-1]) if epochs.size else 0
     losses = (inp.metrics["train_loss"], inp.metrics["test_loss"])
-    return {
-        "charts": loss_charts(inp.metrics, inp.baseline),
+    context = {
         "loss_name": settings.LOSS_NAMES.get(loss, loss.replace("_", " ")),
         "baseline": None if inp.baseline is None else render.format_number(inp.baseline, 4),
         "auto_log": losschart.wants_log_scale(losses, last),
     }
+    inp.charts.captions["loss"] = tuple(context.values())
+    return {"charts": loss_charts(inp), **context}
 
 
 def page_layout(data: RunData | None) -> str:
@@ -161,12 +170,12 @@ def page_layout(data: RunData | None) -> str:
     )
 
 
-def accuracy_chart(metrics: Mapping[str, np.ndarray]) -> charts.Chart:
+def accuracy_chart(inp: LiveInput) -> LiveChartView:
     series = [
-        charts.SeriesIn("train", "train", metrics["train_accuracy"]),
-        charts.SeriesIn("test", "test", metrics["test_accuracy"]),
+        charts.SeriesIn("train", "train", inp.metrics["train_accuracy"]),
+        charts.SeriesIn("test", "test", inp.metrics["test_accuracy"]),
     ]
-    return charts.line_chart(metrics["epoch"], series, height=150, y_domain=(0.0, 1.0))
+    return inp.charts.update("acc", inp.metrics["epoch"], series, height=150, y_domain=(0.0, 1.0))
 
 
 def grad_chart(metrics: Mapping[str, np.ndarray]) -> charts.Chart:
@@ -220,6 +229,14 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
     out_act = str(config.get("output_activation") or "linear")
     classification = inp.run.get("task") == "classification"
 
+    def confusion() -> dict[str, Any]:
+        """Beside the map of a 2-D classification run (other runs' output view is one)."""
+        rd = inp.data
+        if rd is None or rd.kind != "plane":
+            return {"confusion": [], "split": ""}
+        counts = confusion_matrix(rd, inp.layers, activation, out_act, config.get("features"))
+        return {"confusion": counts, "split": "test" if len(rd.x_test) else "training"}
+
     def output() -> dict[str, Any]:
         features = config.get("features")
         out = (
@@ -232,7 +249,8 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
         "stats": lambda: {"run": inp.run, "stats": stats_context(inp.run, inp.metrics)},
         "loss": lambda: loss_context(inp),
         "accuracy": lambda: {
-            "chart": accuracy_chart(inp.metrics),
+            "chart": accuracy_chart(inp),
+            "names": ["train", "test"],
             "classification": classification,
         },
         "network": lambda: {"diagram": network_context(inp)},
@@ -242,6 +260,7 @@ def live_contexts(inp: LiveInput) -> dict[str, Callable[[], dict[str, Any]]]:
         "grads": lambda: {"chart": grad_chart(inp.metrics)},
         "settings": lambda: {"view": settings.settings_view(inp.run)},
         "summary": lambda: {"run": inp.run, "layout": page_layout(inp.data)},
+        "confusion": confusion,
     }
 
 

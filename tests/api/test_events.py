@@ -432,3 +432,28 @@ def test_every_status_change_is_reported_in_order(live_server: LiveServer) -> No
         order = [sse.event for sse in received.events]
         assert order.index("epoch") > order.index("status")
         assert received.epochs == [1, 2, 3]
+
+
+def test_large_network_epoch_frames_always_carry_a_new_epoch(live_server: LiveServer) -> None:
+    """The layers due before a status change ride on the last epoch frame: no frame of
+    layers alone (an `epoch` frame with no new epoch was seen at the end of large runs)."""
+    with live_server.client() as client:
+        run = create_run(client, epochs=300, hidden_layers=[400, 400], batch_size=None)
+        assert run["n_params"] > 100_000
+        received = [Received() for _ in range(3)]
+        with ExitStack() as stack:
+            sources = [
+                stack.enter_context(events(client, run["id"], max_fps=fps)) for fps in (60, 30, 7)
+            ]
+            client.post(f"/api/runs/{run['id']}/start")
+            for source, got in zip(sources, received, strict=True):
+                for _ in read_until_status(source, got, {"completed"}):
+                    pass
+    for got in received:
+        assert got.epochs == list(range(1, 301))
+        frames = [strict_json(e.data) for e in got.events if e.event == "epoch"]
+        assert all(frame["metrics"]["epoch"] for frame in frames)
+        kinds = [sse.event for sse in got.events]
+        last_frame = len(kinds) - 1 - kinds[::-1].index("epoch")
+        assert kinds[last_frame + 1 :] == ["status"]
+        assert "layers" in strict_json(got.events[last_frame].data)

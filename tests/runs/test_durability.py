@@ -54,7 +54,8 @@ async def crash(m: RunManager) -> None:
     for task in list(m._tasks):
         task.cancel()
     for pid in m.diagnostics()["workers"].values():
-        os.kill(pid, signal.SIGKILL)
+        if pid is not None:  # None: already gone, its end being stored
+            os.kill(pid, signal.SIGKILL)
     await asyncio.get_running_loop().run_in_executor(None, m._writer.shutdown, True)
     m._runs.clear()
 

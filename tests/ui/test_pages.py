@@ -487,3 +487,24 @@ def test_the_predict_box_takes_the_raw_inputs_of_a_run_with_features(client: Tes
     page = client.get(f"/runs/{run_id}").text
     assert 'data-n-inputs="2"' in page
     assert 'id="predict-x1"' in page and 'id="predict-x2"' not in page
+
+
+def test_a_2d_classification_run_shows_its_confusion_matrix(client: TestClient) -> None:
+    run_id = make_run(client, dataset={"kind": "spiral", "n_samples": 100, "n_classes": 3})
+    step(client, run_id, 20)
+    rendered = current_frame(client, run_id)
+    html = rendered.fragments["confusion"]
+    assert "Confusion matrix" in html and "test set" in html
+    counts = [
+        [int(c) for c in re.findall(r"<td[^>]*>(\d+)</td>", row)]
+        for row in re.findall(r"<tr><th scope=\"row\">\d+</th>(.*?)</tr>", html)
+    ]
+    assert len(counts) == 3 and all(len(row) == 3 for row in counts)
+    run = client.get(f"/api/runs/{run_id}").json()
+    test_size = len(client.get(f"/api/runs/{run_id}/data").json()["test"]["x"])
+    assert sum(map(sum, counts)) == test_size
+    correct = sum(counts[i][i] for i in range(3))
+    assert correct / test_size == pytest.approx(run["test_accuracy"], abs=1e-6)
+    # Regression runs have none.
+    regression = make_run(client, dataset={"kind": "plane", "n_samples": 40})
+    assert current_frame(client, regression).fragments["confusion"] == ""
