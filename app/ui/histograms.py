@@ -26,7 +26,7 @@ class Ridge:
     epoch: int
     d: str  # closed SVG path of the histogram's outline over its baseline
     opacity: float  # older ridges fade
-    label: str  # "epoch 120" on some ridges, else ""
+    label: str  # the epoch ("1,200") on some ridges, else ""
     label_y: float
 
 
@@ -116,7 +116,7 @@ def stacked_histogram(
     """
     shape = "×".join(str(n) for n in np.asarray(arrays[0]).shape) if len(arrays) else ""
     color = render.CATEGORICAL[(layer - 1) % len(render.CATEGORICAL)]
-    left, right, top, bottom = 8.0, width - 70.0, 6.0, height - 22.0
+    left, right, top, bottom = 8.0, width - 56.0, 6.0, height - 22.0
     stack = HistogramStack(
         layer, shape, width, height, color, axis_y=bottom, left=left, right=right
     )
@@ -137,7 +137,7 @@ def stacked_histogram(
         points = "".join(f"L{x:.1f} {y:.1f}" for x, y in zip(px, py, strict=True))
         d = f"M{left:.1f} {base:.1f}{points}L{right:.1f} {base:.1f}Z"
         opacity = 1.0 if n == 1 else round(0.25 + 0.75 * k / (n - 1), 2)
-        label = f"epoch {epoch:,}" if k in labelled else ""
+        label = f"{epoch:,}" if k in labelled else ""
         stack.ridges.append(Ridge(int(epoch), d, opacity, label, round(base, 1)))
     stack.x_ticks = [
         Tick(

@@ -4,12 +4,15 @@ snapshot, "Play back" walks the kept epochs, "Live again" returns to the live vi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.browser import MakeRun
+from tests.e2e.browser import MakeRun, PageProblems, screenshot_path
+from tests.e2e.test_phone import MIN_TEXT_PX, PHONE, SMALL_TEXT, scroll_width, wide_elements
+from tests.support import LiveServer
 
 pytestmark = pytest.mark.e2e
 
@@ -61,3 +64,24 @@ def test_scrub_play_back_and_live_again(page: Page, api: httpx.Client, make_run:
     page.locator("#live-again").click()
     expect(page).to_have_url(re.compile(rf"/runs/{run['id']}$"))
     expect(page.locator("#history-link")).to_be_visible()
+
+
+def test_history_and_teacher_pages_fit_a_phone(
+    new_context: Callable[..., tuple[BrowserContext, PageProblems]],
+    server: LiveServer,
+    api: httpx.Client,
+    make_run: MakeRun,
+    request: pytest.FixtureRequest,
+) -> None:
+    """At 390 px: no sideways scroll and no text under 10 px on either page."""
+    body = RUN | {"dataset": {"kind": "teacher", "teacher_layers": [2, 4, 1]}, "name": "phone"}
+    run = make_run(**body)
+    assert api.post(f"/api/runs/{run['id']}/step", json={"epochs": 30}).status_code == 200
+    context, _ = new_context(base_url=server.url, viewport=PHONE)
+    page = context.new_page()
+    for path in (f"/runs/{run['id']}/history", f"/runs/{run['id']}/teacher"):
+        page.goto(path)
+        expect(page.locator("h1")).to_be_visible()
+        assert scroll_width(page) <= PHONE["width"], wide_elements(page)
+        assert page.evaluate(SMALL_TEXT, MIN_TEXT_PX) == []
+    page.screenshot(path=screenshot_path(request.node.name), full_page=True)

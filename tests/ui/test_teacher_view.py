@@ -113,3 +113,6 @@ def test_not_found_for_other_runs_and_link_only_on_teacher_runs(client: TestClie
     live = client.get(f"/runs/{teacher_run}").text
     assert f'id="teacher-link" href="/runs/{teacher_run}/teacher"' in live
     assert f'id="history-link" href="/runs/{teacher_run}/history"' in live
+    # not trained yet: no kept weights, the page still opens and says so
+    untrained = client.get(f"/runs/{teacher_run}/teacher")
+    assert untrained.status_code == 200 and "No weights kept yet" in untrained.text
