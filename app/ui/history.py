@@ -233,6 +233,16 @@ def _frame_inputs(
     return run, kept, view_data(manager, run), metric_columns(manager, run_id)
 
 
+def _stacks(
+    manager: Any, run_id: str, run: Mapping[str, Any], kept: Sequence[int]
+) -> list[histograms.HistogramStack]:
+    """Read the histograms' snapshots and draw them (run in a thread: a big net's snapshots
+    are large; the manager's reads are thread-safe, its store gives each thread a connection)."""
+    picked = histogram_epochs(run, kept)
+    per_epoch = [normalise_layers(manager.weights(run_id, e)) for e in picked]
+    return layer_histograms(picked, per_epoch)
+
+
 @router.get("/runs/{run_id}/history", response_class=HTMLResponse)
 async def history_page(request: Request, run_id: str) -> HTMLResponse:
     manager = request.app.state.manager
@@ -240,17 +250,15 @@ async def history_page(request: Request, run_id: str) -> HTMLResponse:
         asked = parse_epoch(request.query_params.get("epoch"))
     except ValueError as exc:
         return _message(request, str(exc), 422)
+    frame, stacks = None, []
     try:
         run, kept, rd, metrics = _frame_inputs(manager, run_id)
-    except ProblemError:
-        return _not_found(request, "There is no run with this id.")
-    frame = stacks = None
-    if kept:
-        weights = frame_weights(manager, run_id, kept, kept[-1] if asked is None else asked)
-        frame = await asyncio.to_thread(history_frame, run, weights, rd, metrics)
-        picked = histogram_epochs(run, kept)
-        per_epoch = [normalise_layers(manager.weights(run_id, e)) for e in picked]
-        stacks = await asyncio.to_thread(layer_histograms, picked, per_epoch)
+        if kept:
+            weights = frame_weights(manager, run_id, kept, kept[-1] if asked is None else asked)
+            frame = await asyncio.to_thread(history_frame, run, weights, rd, metrics)
+            stacks = await asyncio.to_thread(_stacks, manager, run_id, run, kept)
+    except ProblemError as exc:  # no such run, or deleted or reset while we read it
+        return _not_found(request, exc.detail)
     index = kept.index(frame.epoch) if frame is not None and frame.epoch in kept else 0
     context = {
         "title": f"History · {run['name']}",
@@ -260,7 +268,7 @@ async def history_page(request: Request, run_id: str) -> HTMLResponse:
         "index": index,
         "frame": frame,
         "rd": rd,
-        "stacks": stacks or [],
+        "stacks": stacks,
     }
     return _page(request, "pages/history.html", context)
 
@@ -275,10 +283,10 @@ async def history_fragment(request: Request, run_id: str) -> HTMLResponse:
         return _message(request, str(exc), 422)
     try:
         run, kept, rd, metrics = _frame_inputs(manager, run_id)
-    except ProblemError as exc:
+        if not kept:
+            return _message(request, "This run has no kept weights yet.", 404)
+        weights = frame_weights(manager, run_id, kept, kept[-1] if asked is None else asked)
+    except ProblemError as exc:  # no such run, or deleted or reset while we read it
         return _message(request, exc.detail, exc.status_code)
-    if not kept:
-        return _message(request, "This run has no kept weights yet.", 404)
-    weights = frame_weights(manager, run_id, kept, kept[-1] if asked is None else asked)
     frame = await asyncio.to_thread(history_frame, run, weights, rd, metrics)
     return _page(request, "partials/history_frame.html", {"frame": frame, "rd": rd, "run": run})

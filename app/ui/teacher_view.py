@@ -248,6 +248,20 @@ def teacher_page(
     )
 
 
+def _page_from(
+    manager: Any,
+    run: Mapping[str, Any],
+    teacher: Teacher,
+    current: Mapping[str, Any],
+    data: Mapping[str, Any],
+    kept: Sequence[int],
+) -> TeacherPage:
+    """Read the kept snapshots and draw the page (in a thread: snapshots may be large)."""
+    per_epoch = [normalise_layers(manager.weights(str(run["id"]), e)) for e in kept]
+    student = normalise_layers(current)
+    return teacher_page(run, teacher, student, int(current["epoch"]), data, (kept, per_epoch))
+
+
 def _not_found(request: Request, message: str) -> HTMLResponse:
     context = {"title": "Not found", "active": "", "message": message}
     templates = request.app.state.ui.templates
@@ -266,20 +280,15 @@ async def teacher_route(request: Request, run_id: str) -> HTMLResponse:
         return _not_found(
             request, f"This run does not learn from a teacher network: its data is {kind}."
         )
-    raw = manager.teacher(run_id)
-    teacher = Teacher(normalise_layers(raw), str(raw["activation"]))
-    current = manager.weights(run_id)
-    kept = histograms.subsample_epochs(manager.snapshots(run_id)["epochs"], GAP_EPOCHS)
-    per_epoch = [normalise_layers(manager.weights(run_id, e)) for e in kept]
-    page = await asyncio.to_thread(
-        teacher_page,
-        run,
-        teacher,
-        normalise_layers(current),
-        int(current["epoch"]),
-        manager.data(run_id),
-        (kept, per_epoch),
-    )
+    try:
+        raw = manager.teacher(run_id)
+        teacher = Teacher(normalise_layers(raw), str(raw["activation"]))
+        current = manager.weights(run_id)
+        kept = histograms.subsample_epochs(manager.snapshots(run_id)["epochs"], GAP_EPOCHS)
+        data = manager.data(run_id)
+        page = await asyncio.to_thread(_page_from, manager, run, teacher, current, data, kept)
+    except ProblemError as exc:  # deleted or reset while we read it
+        return _not_found(request, exc.detail)
     context = {
         "title": f"Teacher · {run['name']}",
         "active": "",
