@@ -196,7 +196,10 @@ def outputs_table(
     x: np.ndarray, teacher: np.ndarray, student: np.ndarray, limit: int = TABLE_ROWS
 ) -> list[dict[str, list[str]]]:
     """The first samples' inputs (at most 4 shown), teacher and student outputs, formatted."""
-    fmt = lambda row: [render.format_number(float(v), 3) for v in row]  # noqa: E731
+
+    def fmt(row: np.ndarray) -> list[str]:
+        return [render.format_number(float(v), 3) for v in row]
+
     return [
         {"x": fmt(x[i, :4]), "teacher": fmt(teacher[i]), "student": fmt(student[i])}
         for i in range(min(limit, len(x)))
