@@ -20,7 +20,18 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     from fastapi.templating import Jinja2Templates
     from jinja2 import Environment, FileSystemLoader
 
-    from app.ui import draw, edit_routes, inspect, routes, shortcut, stream, sweeps, watch
+    from app.ui import (
+        draw,
+        edit_routes,
+        history,
+        inspect,
+        routes,
+        shortcut,
+        stream,
+        sweeps,
+        teacher_view,
+        watch,
+    )
     from app.ui.frames import FrameCache
 
     env = Environment(
@@ -39,3 +50,5 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
     app.include_router(draw.router)
     app.include_router(sweeps.router)  # /sweeps/{id}, the sweeps list, Create sweep
     app.include_router(watch.router)  # the classroom: /watch/{id} and the share dialog
+    app.include_router(history.router)  # /runs/{id}/history: the weight history
+    app.include_router(teacher_view.router)  # /runs/{id}/teacher: teacher beside student
