@@ -84,7 +84,10 @@ def open_page(
 
 
 def font_size(page: Page, selector: str) -> float:
-    return float(page.locator(selector).evaluate("el => parseFloat(getComputedStyle(el).fontSize)"))
+    # Found and measured in one script: a live frame may replace the element between a
+    # locator's lookup and its evaluation (a detached element has no computed size).
+    script = "s => parseFloat(getComputedStyle(document.querySelector(s)).fontSize)"
+    return float(page.evaluate(script, selector))
 
 
 def test_a_student_watches_without_controls(teacher_api: httpx.Client, open_page: OpenPage) -> None:
