@@ -250,10 +250,7 @@ class RunManager(SweepQueue):
         if epoch is None:
             params, at = self._params(run)
         else:
-            found = self._snapshot(run, epoch)
-            if found is None:
-                raise ProblemError(404, f"no weights kept at or before epoch {epoch}", "epoch")
-            at, params = found
+            at, params = self._kept(run, epoch)
         weights, biases = self._views(run, params)
         return {"epoch": at, "layers": layers_public(weights, biases)}
 
@@ -263,6 +260,13 @@ class RunManager(SweepQueue):
         kept = set(self.store.snapshot_epochs(run.id))
         kept.update(snap[0] for snap in run.pending_snapshots)
         return {"epochs": sorted(kept)}
+
+    def _kept(self, run: Run, epoch: int) -> tuple[int, np.ndarray]:
+        """(epoch, weights) of the kept snapshot at or before `epoch`; 404 when none is."""
+        found = self._snapshot(run, epoch)
+        if found is None:
+            raise ProblemError(404, f"no weights kept at or before epoch {epoch}", "epoch")
+        return found
 
     def _snapshot(self, run: Run, epoch: int) -> tuple[int, np.ndarray] | None:
         """The kept weights with the largest epoch ≤ `epoch` (not yet stored ones included)."""
@@ -291,10 +295,7 @@ class RunManager(SweepQueue):
         if epoch is None:
             params, at = await self._load_params(run)
         else:
-            found = self._snapshot(run, epoch)
-            if found is None:
-                raise ProblemError(404, f"no weights kept at or before epoch {epoch}", "epoch")
-            at, params = found
+            at, params = self._kept(run, epoch)
         weights, biases = self._views(run, params)
         return await self.jobs.run(reads.weights_parts, at, weights, biases)
 
