@@ -58,8 +58,18 @@ def main() -> int:
             page.goto(f"{url}/runs/{drawn['id']}/draw")
             page.wait_for_timeout(800)
             page.screenshot(path=str(ROOT / "docs" / "screenshot-draw.png"))
+            # The weight history at a kept epoch part-way through the run.
+            page.goto(f"{url}/runs/{loop['id']}/history")
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(ROOT / "docs" / "screenshot-history.png"), full_page=True)
+            # The inspector's gradients: the gradient check and a weight's chain rule.
+            page.goto(f"{url}/runs/{loop['id']}/inspect?batch=3&sample=2&layer=2&row=0&col=1")
+            page.wait_for_timeout(1200)
+            page.locator("#stage-gradients").screenshot(
+                path=str(ROOT / "docs" / "screenshot-inspect.png")
+            )
             browser.close()
-    print("docs/screenshot-live.png, docs/screenshot-draw.png")
+    print("docs/screenshot-{live,draw,history,inspect}.png")
     return 0
 
 
