@@ -8,6 +8,7 @@ run cost one render per hub version.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -55,6 +56,8 @@ PART_BYTES_PER_S: dict[str, float] = {
     "grads": 20_000,
     "confusion": 10_000,
 }
+# Above this many parameters a frame is rendered off the event loop (current_async).
+OFF_LOOP_PARAMS = 100_000
 MAX_DELTAS = 64  # appended chart updates kept per fragment for viewers that lag behind
 
 
@@ -133,6 +136,7 @@ class FrameState:
     drawn_layers: dict[str, int] = field(default_factory=dict)  # layers_version drawn
     baseline: float | None = None  # regression: MSE of predicting the training mean
     config_key: str = ""  # the config the settings fragments were drawn from
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one off-loop render at a time
 
 
 class FrameCache:
@@ -170,6 +174,24 @@ class FrameCache:
             yield
         finally:
             state.subscribers -= 1
+
+    async def current_async(self, manager: Any, run_id: str) -> Rendered:
+        """`current`, with a big net's render (forward passes over the input grid, images,
+        templates: up to a second for millions of weights) and any first render (it reads
+        the run's data) done off the event loop, as a bounded job of the manager's."""
+        hub = manager.hub(run_id)
+        state = self._state(run_id)
+        if state.rendered is not None and state.rendered.version == hub.version:
+            return state.rendered
+        small = hub.run_view.n_params <= OFF_LOOP_PARAMS
+        if small and state.data is not None and state.resets == hub.resets:
+            return self.current(manager, run_id)
+        async with state.lock:
+            if state.rendered is not None and state.rendered.version == hub.version:
+                return state.rendered
+            hub.latest_weights  # noqa: B018 -- loads the layers here, where the weights cache lives
+            rendered: Rendered = await manager.jobs.run(self.current, manager, run_id)
+            return rendered
 
     def current(self, manager: Any, run_id: str) -> Rendered:
         """The frame for the hub's current version, rendering it if nobody has yet.

@@ -181,7 +181,7 @@ async def create_run(request: Request) -> Response:
 async def run_page(request: Request, run_id: str) -> HTMLResponse:
     ui = _ui(request)
     try:
-        rendered = ui.frames.current(_manager(request), run_id)
+        rendered = await ui.frames.current_async(_manager(request), run_id)
     except ProblemError:
         return _not_found(request, "There is no run with this id (it may have been deleted).")
     state = ui.frames.states[run_id]

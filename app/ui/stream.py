@@ -57,7 +57,7 @@ async def fragment_stream(
         urgent=lambda: hub.resets != shown[0],
     )
     with hub.subscription(), frames.subscribe(run_id):
-        rendered = frames.current(manager, run_id)
+        rendered = await frames.current_async(manager, run_id)
         # The reconnect delay rides on the first event (a block without data dispatches nothing).
         yield f"retry: {RETRY_MS}\n".encode() + rendered.snapshot_message()
         seen, resets = rendered.version, rendered.resets
@@ -70,7 +70,7 @@ async def fragment_stream(
                 yield deleted_message()
                 return
             try:
-                rendered = frames.current(manager, run_id)
+                rendered = await frames.current_async(manager, run_id)
             except ProblemError:
                 yield deleted_message()
                 return

@@ -49,7 +49,7 @@ async def watch_page(request: Request, run_id: str, key: str = "") -> HTMLRespon
     """The run's live view, watch-only (the key rides on to the stream's URL)."""
     manager, frames = request.app.state.manager, request.app.state.ui.frames
     try:
-        rendered = frames.current(manager, run_id)
+        rendered = await frames.current_async(manager, run_id)
     except ProblemError:
         return _missing(request)
     run = manager.hub(run_id).run_view.public()
