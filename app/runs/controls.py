@@ -63,7 +63,7 @@ class TrainingControls:
         """(reason, message) when this epoch ends the run, else None."""
         if self.early is not None:
             watched = m.train_loss if m.test_loss is None else m.test_loss
-            if watched < self.best_loss - float(self.early.get("min_delta", 0.0)):
+            if improves(watched, self.best_loss, float(self.early.get("min_delta", 0.0))):
                 self.best_loss, self.best_epoch, self.bad_epochs = watched, m.epoch, 0
                 self.best_params = params.copy()
             else:
@@ -106,6 +106,25 @@ class TrainingControls:
             self.best_loss, self.best_epoch = float(early["best_loss"]), int(early["best_epoch"])
             self.bad_epochs = int(early.get("bad_epochs", 0))
             self.best_params = np.array(arrays[BEST_PARAMS])
+
+
+def improves(loss: float, best: float, min_delta: float) -> bool:
+    """Early stopping's rule (API.md v1.1): an epoch improves when its loss < best - min_delta."""
+    return loss < best - min_delta
+
+
+def best_epoch(
+    epochs: np.ndarray, train: np.ndarray, test: np.ndarray, min_delta: float
+) -> tuple[int, float] | None:
+    """(epoch, loss) of the best epoch so far by early stopping's rule, over a history
+    (the test loss it watches, the training loss when there is no test set); None before
+    the first epoch."""
+    watched = train if test.size == 0 or np.all(np.isnan(test)) else test
+    best, at = math.inf, None
+    for epoch, loss in zip(epochs.tolist(), watched.tolist(), strict=True):
+        if math.isfinite(loss) and improves(loss, best, min_delta):
+            best, at = loss, int(epoch)
+    return None if at is None else (at, best)
 
 
 # ---- weight history (API.md v1.1 "Weight history") -------------------------------------

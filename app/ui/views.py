@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment
 
+from app.runs.controls import best_epoch
 from app.ui import charts, diagram, losschart, matrices, render, settings
 from app.ui.livechart import LiveCharts, LiveChartView
 from app.ui.maps import Layer, forward_trace
@@ -125,8 +126,26 @@ def stats_context(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> 
         "train_accuracy": pct(last["train_accuracy"]),
         "test_accuracy": pct(last["test_accuracy"]),
         "classification": run.get("task") == "classification",
+        "best": _best_epoch_text(run, metrics),
         **status_context(run),
     }
+
+
+def _best_epoch_text(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> str:
+    """Early stopping's best epoch so far, by its own rule ('' without early stopping)."""
+    early = run.get("config", {}).get("early_stopping")
+    if not early:
+        return ""
+    found = best_epoch(
+        metrics["epoch"],
+        metrics["train_loss"],
+        metrics["test_loss"],
+        float(early.get("min_delta", 0.0)),
+    )
+    if found is None:
+        return ""
+    epoch, loss = found
+    return f"{epoch:,} ({render.format_number(loss, 4)})"
 
 
 def loss_charts(inp: LiveInput) -> dict[str, Any]:

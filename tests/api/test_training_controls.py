@@ -134,3 +134,21 @@ def test_bad_controls_are_refused_naming_the_field(
     response = client.post("/api/runs", json={**TINY_RUN, **body})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][1] == field
+
+
+def test_the_live_view_names_the_best_epoch_by_the_runs_own_rule(client: TestClient) -> None:
+    run = _early_run(client)
+    done = step(client, run["id"], 3000)
+    best = int(done["message"].rsplit(" ", 1)[1])
+    frames, manager = client.app.state.ui.frames, client.app.state.manager
+
+    async def render() -> str:
+        return (await frames.current_async(manager, run["id"])).fragments["stats"]
+
+    stats = client.portal.call(render)
+    assert f'id="best-epoch">{best:,} (' in stats
+    plain = create(client)
+    step(client, plain["id"], 3)
+    assert "best-epoch" not in client.portal.call(
+        lambda: frames.current_async(manager, plain["id"])
+    ).fragments["stats"]
