@@ -4,8 +4,12 @@
 // the kept epochs, 5 a second, one request at a time (a slow answer delays the next).
 (function () {
   "use strict";
+  // On the history page the scrubber is there at load; on the live view it arrives when
+  // its History card is opened (htmx), so set up whenever one appears.
+  function setUp() {
   const box = document.getElementById("history-scrubber");
-  if (!box) return;
+  if (!box || box.dataset.ready) return;
+  box.dataset.ready = "true";
   const range = document.getElementById("history-range");
   const play = document.getElementById("history-play");
   const epochs = box.dataset.epochs.split(",").map(Number);
@@ -31,9 +35,11 @@
       const response = await fetch(url + epoch, { headers: { "HX-Request": "true" } });
       if (response.ok) {
         swap(await response.text());
-        const u = new URL(window.location.href);
-        u.searchParams.set("epoch", String(epoch));
-        window.history.replaceState(null, "", u);
+        if (!box.dataset.keepUrl) {
+          const u = new URL(window.location.href);
+          u.searchParams.set("epoch", String(epoch));
+          window.history.replaceState(null, "", u);
+        }
       }
     } finally {
       busy = false;
@@ -64,4 +70,15 @@
     play.setAttribute("aria-pressed", "true");
     timer = setInterval(tick, STEP_MS);
   });
+  const live = document.getElementById("history-live");
+  if (live) {
+    live.addEventListener("click", function () {
+      stop();
+      const card = box.closest("details");
+      if (card) card.open = false;
+    });
+  }
+  }
+  setUp();
+  document.addEventListener("htmx:afterSettle", setUp);
 })();

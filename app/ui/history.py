@@ -273,6 +273,24 @@ async def history_page(request: Request, run_id: str) -> HTMLResponse:
     return _page(request, "pages/history.html", context)
 
 
+@router.get("/ui/runs/{run_id}/history-panel", response_class=HTMLResponse)
+async def history_panel(request: Request, run_id: str) -> HTMLResponse:
+    """The scrubber on the live view itself (its History card, loaded when opened): the
+    kept epoch's diagram, output, loss marked there and weight matrices, from the same
+    frame the history page draws."""
+    manager = request.app.state.manager
+    frame = None
+    try:
+        run, kept, rd, metrics = _frame_inputs(manager, run_id)
+        if kept:
+            weights = frame_weights(manager, run_id, kept, kept[-1])
+            frame = await asyncio.to_thread(history_frame, run, weights, rd, metrics)
+    except ProblemError as exc:
+        return _message(request, exc.detail, 404)
+    context = {"run": run, "kept": kept, "index": len(kept) - 1, "frame": frame, "rd": rd}
+    return _page(request, "partials/history_panel.html", context)
+
+
 @router.get("/ui/runs/{run_id}/history", response_class=HTMLResponse)
 async def history_fragment(request: Request, run_id: str) -> HTMLResponse:
     """The frame at ``?epoch=E`` (the largest kept epoch ≤ E) for the scrubber."""

@@ -85,3 +85,26 @@ def test_history_and_teacher_pages_fit_a_phone(
         assert scroll_width(page) <= PHONE["width"], wide_elements(page)
         assert page.evaluate(SMALL_TEXT, MIN_TEXT_PX) == []
     page.screenshot(path=screenshot_path(request.node.name), full_page=True)
+
+
+def test_the_live_views_history_card_scrubs_and_goes_live_again(
+    page: Page, api: httpx.Client, make_run: MakeRun
+) -> None:
+    run = make_run(name="history on the live view", **RUN)
+    assert api.post(f"/api/runs/{run['id']}/step", json={"epochs": 30}).status_code == 200
+    kept = api.get(f"/api/runs/{run['id']}/snapshots").json()["epochs"]
+    page.goto(f"/runs/{run['id']}")
+    card = page.locator("#live-history")
+    card.locator("summary").click()
+    shown = page.locator("#history-shown-epoch")
+    expect(shown).to_have_text(str(kept[-1]))
+    last = _first_weight(page)
+    page.locator("#history-range").fill("0")
+    expect(shown).to_have_text("0")
+    assert _first_weight(page) != last  # the diagram is the epoch-0 snapshot's
+    expected = api.get(f"/api/runs/{run['id']}/weights", params={"epoch": 0}).json()
+    w = expected["layers"][0]["weights"][0][0]
+    assert _first_weight(page) == f"w = {w!r}" or str(w)[:8] in _first_weight(page)
+    page.locator("#history-live").click()
+    expect(card).not_to_have_attribute("open", "")
+    expect(page.locator("#network")).to_be_visible()  # the live diagram, as it was

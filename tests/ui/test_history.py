@@ -218,3 +218,17 @@ def test_bins_grow_with_the_layer_within_limits() -> None:
     arrays = [np.linspace(-1, 1, 48).reshape(8, 6)]
     stack = histograms.stacked_histogram(1, [0], arrays)
     assert stack.ridges[0].d.count("L") == 14 + 1  # one point per bin, then back to the baseline
+
+
+def test_the_live_views_history_card_serves_the_last_kept_epoch(client: TestClient) -> None:
+    body = {"start": False, "dataset": {"kind": "xor", "n_samples": 40}, "hidden_layers": [3]}
+    run = client.post("/api/runs", json=body).json()
+    empty = client.get(f"/ui/runs/{run['id']}/history-panel")
+    assert empty.status_code == 200 and "No weights are kept" in empty.text
+    client.post(f"/api/runs/{run['id']}/step", json={"epochs": 25})
+    kept = client.get(f"/api/runs/{run['id']}/snapshots").json()["epochs"]
+    panel = client.get(f"/ui/runs/{run['id']}/history-panel").text
+    assert f'max="{len(kept) - 1}"' in panel and f'value="{len(kept) - 1}"' in panel
+    assert 'id="history-live"' in panel
+    assert 'id="live-history"' in client.get(f"/runs/{run['id']}").text
+    assert client.get("/ui/runs/nope/history-panel").status_code == 404
