@@ -149,6 +149,9 @@ def test_the_live_view_names_the_best_epoch_by_the_runs_own_rule(client: TestCli
     assert f'id="best-epoch">{best:,} (' in stats
     plain = create(client)
     step(client, plain["id"], 3)
-    assert "best-epoch" not in client.portal.call(
-        lambda: frames.current_async(manager, plain["id"])
-    ).fragments["stats"]
+    assert (
+        "best-epoch"
+        not in client.portal.call(lambda: frames.current_async(manager, plain["id"])).fragments[
+            "stats"
+        ]
+    )
