@@ -177,14 +177,13 @@ class FrameCache:
 
     async def current_async(self, manager: Any, run_id: str) -> Rendered:
         """`current`, with a big net's render (forward passes over the input grid, images,
-        templates: up to a second for millions of weights) and any first render (it reads
-        the run's data) done off the event loop, as a bounded job of the manager's."""
+        templates: up to a second for millions of weights) done off the event loop, as a
+        bounded job of the manager's, one at a time per run."""
         hub = manager.hub(run_id)
         state = self._state(run_id)
         if state.rendered is not None and state.rendered.version == hub.version:
             return state.rendered
-        small = hub.run_view.n_params <= OFF_LOOP_PARAMS
-        if small and state.data is not None and state.resets == hub.resets:
+        if hub.run_view.n_params <= OFF_LOOP_PARAMS:  # a few ms: on the loop, as it comes
             return self.current(manager, run_id)
         async with state.lock:
             if state.rendered is not None and state.rendered.version == hub.version:
