@@ -247,6 +247,9 @@ def test_live_learning_rate_and_speed_change(
     run = make_run(name="live settings", **PACED_RUN)
     page.goto(f"/runs/{run['id']}")
     expect(page.locator("#status")).to_have_attribute("data-status", "running")
+    # The stream's first snapshot has been swapped in (frames with epochs follow it), so
+    # nothing re-draws the panel under the typing below.
+    expect(page.locator("#epoch")).not_to_have_attribute("data-epoch", "0")
     rate = page.locator("#learning-rate")
     expect(rate).to_have_value("0.03")
 
