@@ -271,14 +271,15 @@ class MLP:
             activations=activations,
         )
 
-    def copy(self) -> MLP:
-        """An independent network with the same parameters."""
+    def copy(self, dtype: DTypeLike | None = None) -> MLP:
+        """An independent network with the same parameters (cast to `dtype` if given:
+        float32 weights cast to float64 exactly)."""
         net = MLP(
             self.layer_sizes,
             activation=self.activation,
             output_activation=self.output_activation,
             use_bias=self.use_bias,
-            dtype=self.dtype,
+            dtype=self.dtype if dtype is None else dtype,
         )
         net.params[...] = self.params
         return net

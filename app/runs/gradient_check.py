@@ -52,19 +52,6 @@ def relative_error(g: float, n: float) -> float:
     return abs(g - n) / max(abs(g), abs(n), FLOOR)
 
 
-def float64_copy(net: MLP) -> MLP:
-    """The same network in float64 (float32 weights cast exactly)."""
-    out = MLP(
-        net.layer_sizes,
-        activation=net.activation,
-        output_activation=net.output_activation,
-        use_bias=net.use_bias,
-        dtype=np.float64,
-    )
-    out.params[...] = net.params
-    return out
-
-
 def _tail(net: MLP, first: int) -> MLP | None:
     """Layers ``first``… of ``net`` as a network of their own (None when none are left)."""
     if first >= net.n_layers:
@@ -133,7 +120,7 @@ def gradient_check(
     ``net`` may be float32: the check runs on a float64 copy. Returns the checked
     weights layer by layer, largest |backprop| first (ties in row-major order).
     """
-    net = float64_copy(net)
+    net = net.copy(np.float64)  # float32 weights cast exactly
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     rows = x.shape[0]
     with np.errstate(all="ignore"):
