@@ -175,19 +175,15 @@ class RunManager(RunQueries, SweepQueue):
         run = self.registry.get(run_id)
         async with run.lock:
             self.registry.check_alive(run)
-            if run.status in (RunStatus.running, RunStatus.queued):
+            if run.status.is_active:
                 return self.registry.view(run)
-            if run.status in (RunStatus.diverged, RunStatus.failed):
-                raise ProblemError(
-                    409, f"a {run.status} run cannot be started; reset it first", "status"
-                )
+            if not run.status.can_start(run.epoch, run.config["epochs"]):
+                if run.status.needs_reset:
+                    text = f"a {run.status} run cannot be started; reset it first"
+                else:
+                    text = f"the run is completed at epoch {run.epoch}; raise `epochs` to continue"
+                raise ProblemError(409, text, "status")
             if run.epoch >= run.config["epochs"]:
-                if run.status == RunStatus.completed:
-                    raise ProblemError(
-                        409,
-                        f"the run is completed at epoch {run.epoch}; raise `epochs` to continue",
-                        "status",
-                    )
                 await self._set_status(run, RunStatus.completed, None)
                 return self.registry.view(run)
             if await self._queue_if_no_slot(run):  # sweeps: a sweep's run waits its turn
@@ -213,7 +209,7 @@ class RunManager(RunQueries, SweepQueue):
         run = self.registry.get(run_id)
         async with run.lock:
             self.registry.check_alive(run)
-            if run.status not in (RunStatus.created, RunStatus.stopped, RunStatus.interrupted):
+            if not run.status.can_step:
                 raise ProblemError(
                     409,
                     f"step is allowed from created, stopped or interrupted, not {run.status}",

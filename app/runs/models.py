@@ -84,6 +84,42 @@ class RunStatus(StrEnum):
     interrupted = "interrupted"
     queued = "queued"  # a sweep's run waiting for a training slot (app.runs.sweeps)
 
+    # The rules of the statuses, here alone (the manager, the UI and the CLI use them).
+
+    @property
+    def is_active(self) -> bool:
+        """Training, or waiting for a slot to train (a start is a no-op)."""
+        return self in _ACTIVE
+
+    @property
+    def is_final(self) -> bool:
+        """Settled: no worker trains it and none will until a command (the CLI waits
+        for it); `created` has not begun, so it is not final."""
+        return self in _FINAL
+
+    @property
+    def needs_reset(self) -> bool:
+        """Diverged or failed: only a reset (or a structural PATCH) trains it again."""
+        return self in _NEEDS_RESET
+
+    @property
+    def can_step(self) -> bool:
+        """`POST /step` is allowed (else 409)."""
+        return self in _STEPPABLE
+
+    def can_start(self, epoch: int, epochs: int) -> bool:
+        """`POST /start` would train (running and queued runs are already on their way;
+        diverged and failed need a reset; a completed run needs more `epochs`)."""
+        if self == RunStatus.completed:
+            return epoch < epochs
+        return self in _STEPPABLE
+
+
+_ACTIVE = frozenset({RunStatus.running, RunStatus.queued})
+_NEEDS_RESET = frozenset({RunStatus.diverged, RunStatus.failed})
+_STEPPABLE = frozenset({RunStatus.created, RunStatus.stopped, RunStatus.interrupted})
+_FINAL = frozenset(RunStatus) - _ACTIVE - {RunStatus.created}
+
 
 # ---- datasets: one model per family, discriminated on `kind` ----------------------------
 
