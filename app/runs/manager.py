@@ -53,6 +53,7 @@ from app.runs.registry import RunRegistry
 from app.runs.reshape import reshape, structural_changes
 from app.runs.supervisor import Supervisor
 from app.runs.sweeps import SweepQueue
+from app.runs.worker_messages import Stop
 from app.runs.writer import StoreWriter
 from app.storage.store import PARAMS_ONLY, Checkpoint, Store
 
@@ -199,7 +200,7 @@ class RunManager(RunQueries, SweepQueue):
             if run.status == RunStatus.queued:  # sweeps: leaves the queue
                 await self._set_status(run, RunStatus.stopped, None)
             if run.worker is not None:
-                await self.supervisor.halt(run.worker, "stop")
+                await self.supervisor.halt(run.worker, Stop())
             return self.registry.view(run)
 
     async def step(self, run_id: str, epochs: int = 1) -> RunView:
@@ -230,7 +231,7 @@ class RunManager(RunQueries, SweepQueue):
         async with run.lock:
             self.registry.check_alive(run)
             if run.worker is not None:
-                await self.supervisor.halt(run.worker, "stop")
+                await self.supervisor.halt(run.worker, Stop())
             params = await asyncio.to_thread(self._start_params, run)
             run.state = None  # the store keeps a run's own starting weights (initial_weights)
             self.registry.set_params(run, params, 0)
@@ -404,7 +405,7 @@ class RunManager(RunQueries, SweepQueue):
         async with run.lock:
             self.registry.check_alive(run)
             if run.worker is not None:
-                await self.supervisor.halt(run.worker, "stop")
+                await self.supervisor.halt(run.worker, Stop())
             await self.writer.call(self.store.delete_run, run.id)
             run.deleted = True
             self.registry.runs.pop(run.id, None)

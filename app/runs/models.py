@@ -26,6 +26,7 @@ from pydantic import (
 
 from app.nn.features import FEATURES, check_features
 from app.runs.errors import ProblemError
+from app.runs.worker_messages import SET_LIVE_FIELDS
 from app.storage.store import finite_or_none
 
 __all__ = [
@@ -57,19 +58,8 @@ FeatureName = Literal[FEATURES]  # type: ignore[valid-type]
 
 # PATCH changes these without re-initialising the run (API.md v1.1); any other field is
 # structural: the run is re-initialised in place.
-LIVE_FIELDS = frozenset(
-    {
-        "name",
-        "learning_rate",
-        "epochs",
-        "max_epochs_per_second",
-        "l1",
-        "l2",
-        "lr_schedule",
-        "target_loss",
-        "early_stopping",
-    }
-)
+# The name is the server's alone; the others a training worker takes as they come.
+LIVE_FIELDS = SET_LIVE_FIELDS | {"name"}
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 

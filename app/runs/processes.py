@@ -1,6 +1,7 @@
 """The worker processes' plumbing, seen from the server: a handle per worker, the reader
 thread that hands its messages to the event loop, and how commands, kills and exits go.
-RunManager (manager.py) decides what happens; this module only moves bytes and signals."""
+The supervisor (supervisor.py) decides what happens; this module only moves messages
+(worker_messages.py) and signals."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
+
+from app.runs.worker_messages import Command, Final
 
 EOF = object()  # what the reader thread hands over when the pipe has closed
 
@@ -38,7 +41,7 @@ def warm_forkserver() -> None:
         forkserver.ensure_running()
 
 
-def send(conn: Connection, msg: tuple[Any, ...]) -> None:
+def send(conn: Connection, msg: Command) -> None:
     with contextlib.suppress(OSError, ValueError):
         conn.send(msg)
 
@@ -94,5 +97,5 @@ def read_pipe(conn: Connection, loop: asyncio.AbstractEventLoop, queue: asyncio.
             loop.call_soon_threadsafe(queue.put_nowait, msg)
         except RuntimeError:  # the loop is closed
             return
-        if msg is EOF or isinstance(msg, BaseException) or msg.get("type") == "final":
+        if msg is EOF or isinstance(msg, BaseException | Final):
             return

@@ -32,9 +32,18 @@ from app.runs.processes import EOF, Worker, exit_text, join, kill, read_pipe, se
 from app.runs.record import Run, last_metrics_of, no_metrics, stored_config, utcnow
 from app.runs.registry import RunRegistry
 from app.runs.worker import run_worker
+from app.runs.worker_messages import (
+    Final,
+    Frame,
+    FromWorker,
+    SetLive,
+    Shutdown,
+    Stop,
+    WorkerJob,
+)
 from app.runs.writer import StoreWriter
 from app.storage.errors import StorageError
-from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow
+from app.storage.store import PARAMS_ONLY, MetricRow
 
 log = logging.getLogger(__name__)
 
@@ -114,23 +123,19 @@ class Supervisor:
         self.check_not_closing()
         self.check_capacity()
         params_only = state is not None and bool(state.meta.get(PARAMS_ONLY))
-        job = {
-            "config": run.config,
-            "custom": custom,
-            "state": (
-                (state.arrays, state.meta)
-                if state is not None and run.epoch > 0 and not params_only
-                else None
-            ),
-            "initial_params": state.arrays["params"] if params_only and state else None,
-            "last_snapshot": max(kept) if kept else None,
-            "target": target,
-            "checkpoint_interval": self.settings.checkpoint_interval,
-            "frame_interval": FRAME_INTERVAL,
-        }
-        return await self._start_worker(run, job, target)
+        job = WorkerJob(
+            config=run.config,
+            target=target,
+            checkpoint_interval=self.settings.checkpoint_interval,
+            frame_interval=FRAME_INTERVAL,
+            custom=custom,
+            state=state if state is not None and run.epoch > 0 and not params_only else None,
+            initial_params=state.arrays["params"] if params_only and state else None,
+            last_snapshot=max(kept) if kept else None,
+        )
+        return await self._start_worker(run, job)
 
-    async def _start_worker(self, run: Run, job: dict[str, Any], target: int) -> Worker:
+    async def _start_worker(self, run: Run, job: WorkerJob) -> Worker:
         """The worker part of `launch`: its process and reader thread, the run stored
         `running` before the process starts, and the task that supervises it."""
         parent_conn, child_conn = self._mp.Pipe(duplex=True)
@@ -138,7 +143,7 @@ class Supervisor:
             target=run_worker, args=(child_conn, job), name=f"run-{run.id}", daemon=True
         )
         loop = asyncio.get_running_loop()
-        worker = Worker(process=process, conn=parent_conn, target=target)
+        worker = Worker(process=process, conn=parent_conn, target=job.target)
         worker.done = loop.create_future()
         run.worker = worker  # counts against the cap from now on
         updated_at = utcnow()
@@ -180,7 +185,7 @@ class Supervisor:
 
     def set_live(self, worker: Worker, changes: dict[str, Any]) -> None:
         """Forward live config changes (learning rate, epochs, speed, …) to a worker."""
-        send(worker.conn, ("set", changes))
+        send(worker.conn, SetLive(changes))
 
     async def discard(self, worker: Worker) -> None:
         """End a worker whose work is thrown away (its run is re-made): killed at once
@@ -190,9 +195,9 @@ class Supervisor:
         if worker.done is not None:
             await asyncio.shield(worker.done)
 
-    async def halt(self, worker: Worker, command: str) -> None:
+    async def halt(self, worker: Worker, command: Stop | Shutdown) -> None:
         """Ask the worker to stop and wait until its run is stored and settled."""
-        send(worker.conn, (command,))
+        send(worker.conn, command)
         done = worker.done
         if done is None:
             return
@@ -213,7 +218,7 @@ class Supervisor:
         workers = [r.worker for r in self.registry.runs.values() if r.worker is not None]
         for w in workers:
             w.shutting_down = True
-            send(w.conn, ("shutdown",))
+            send(w.conn, Shutdown())
         pending = [w.done for w in workers if w.done is not None]
         if pending:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
@@ -247,21 +252,19 @@ class Supervisor:
                 run.hub.set_layers(weights, biases, run.params_epoch)
             run.hub.rewind(epoch, self.registry.view(run))
 
-    def _apply(self, run: Run, msg: dict[str, Any]) -> None:
+    def _apply(self, run: Run, msg: FromWorker) -> None:
         """A frame (or the final message) from the worker: memory, hub, store."""
-        rows: list[MetricRow] = [m for m in msg["metrics"] if m.epoch > run.epoch]
-        run.pending_snapshots.extend(msg.get("snapshots") or ())
-        if msg.get("reason") == "diverged" and rows:
+        rows: list[MetricRow] = [m for m in msg.metrics if m.epoch > run.epoch]
+        run.pending_snapshots.extend(msg.snapshots)
+        if isinstance(msg, Final) and msg.reason == "diverged" and rows:
             rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
         if rows:
             run.epoch = rows[-1].epoch
             run.last = last_metrics_of(rows[-1])
             run.pending.extend(rows)
-        params = msg.get("params")
-        state = msg.get("state")
+        params, state = msg.params, msg.state
         if state is not None:
-            arrays, meta = state
-            run.state = Checkpoint(int(meta["epoch"]), arrays, meta)
+            run.state = state
         if params is not None:
             self.registry.set_params(run, params, run.epoch)
         run.updated_at = utcnow()
@@ -270,7 +273,7 @@ class Supervisor:
             if params is not None:
                 weights, biases = self.registry.views(run, params)
             run.hub.publish(rows, self.registry.view(run), weights, biases)
-        if state is not None and msg["type"] == "frame":
+        if state is not None and isinstance(msg, Frame):
             self._checkpoint_later(run)
 
     def _checkpoint_later(self, run: Run) -> None:
@@ -299,7 +302,7 @@ class Supervisor:
         )
 
     async def _supervise(self, run: Run, worker: Worker) -> None:
-        final: dict[str, Any] | None = None
+        final: Final | None = None
         broken: str | None = None
         try:
             while True:
@@ -312,7 +315,7 @@ class Supervisor:
                 if worker.discarded:
                     continue  # its run is being re-made: read on to the end, keep nothing
                 self._apply(run, msg)
-                if msg["type"] == "final":
+                if isinstance(msg, Final):
                     final = msg
                     break
             exitcode = await asyncio.to_thread(join, worker.process)
@@ -347,7 +350,7 @@ class Supervisor:
         self,
         run: Run,
         worker: Worker,
-        final: dict[str, Any] | None,
+        final: Final | None,
         broken: str | None,
         exitcode: int | None,
     ) -> tuple[RunStatus, str | None]:
@@ -360,21 +363,21 @@ class Supervisor:
                 RunStatus.failed,
                 f"the worker process died unexpectedly ({exit_text(exitcode)})",
             )
-        reason = final["reason"]
+        reason = final.reason
         if reason == "error":
-            return RunStatus.failed, final.get("message") or "training failed"
+            return RunStatus.failed, final.message or "training failed"
         if reason == "diverged":
-            return RunStatus.diverged, final.get("message")
+            return RunStatus.diverged, final.message
         if reason == "shutdown":
             return RunStatus.interrupted, "the server stopped while this run was training"
         if reason in ("target_loss", "early_stopped"):  # the training controls' ends
-            return RunStatus.completed, final.get("message")
+            return RunStatus.completed, final.message
         if run.epoch >= run.config["epochs"]:
             return RunStatus.completed, None
         return RunStatus.stopped, None
 
     async def _finish(
-        self, run: Run, final: dict[str, Any] | None, status: RunStatus, message: str | None
+        self, run: Run, final: Final | None, status: RunStatus, message: str | None
     ) -> None:
         """Store the run's end (pending metrics, final checkpoint, status), then show it:
         a status anyone can read is already durable."""
@@ -387,7 +390,7 @@ class Supervisor:
             "config": stored_config(run),
             "updated_at": updated_at.isoformat(),
         }
-        state = run.state if final is not None and final.get("state") is not None else None
+        state = run.state if final is not None and final.state is not None else None
         if final is None and status == RunStatus.interrupted:
             # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
             run.pending, run.pending_snapshots = [], []
