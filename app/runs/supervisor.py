@@ -99,7 +99,7 @@ class Supervisor:
         """Start a worker training `run` up to `target` epochs; the run becomes `running`."""
         self.check_capacity()  # fail fast; checked again below, after the reads
         custom = None
-        if run.config["dataset"]["kind"] == "custom":
+        if run.config.is_custom:
             custom = await self.writer.call(self.store.load_custom, run.id)
         state = run.state
         if state is None:  # a big checkpoint takes a while to read (epoch 0: starting weights)
@@ -372,7 +372,7 @@ class Supervisor:
             return RunStatus.interrupted, "the server stopped while this run was training"
         if reason in ("target_loss", "early_stopped"):  # the training controls' ends
             return RunStatus.completed, final.message
-        if run.epoch >= run.config["epochs"]:
+        if run.epoch >= run.config.epochs:
             return RunStatus.completed, None
         return RunStatus.stopped, None
 
@@ -381,8 +381,9 @@ class Supervisor:
     ) -> None:
         """Store the run's end (pending metrics, final checkpoint, status), then show it:
         a status anyone can read is already durable."""
-        if run.epoch > run.config["epochs"]:
-            run.config["epochs"] = run.epoch  # epochs was lowered below a fast worker's epoch
+        if run.epoch > run.config.epochs:
+            # epochs was lowered below a fast worker's epoch
+            run.config = run.config.replace(epochs=run.epoch)
         updated_at = utcnow()
         fields: dict[str, Any] = {
             "status": str(status),

@@ -328,11 +328,11 @@ class SweepQueue:
 
     async def _start_queued(self: RunManager, run: Run) -> bool:
         """Launch one queued run (lock held); False when the queue should wait."""
-        if run.epoch >= run.config["epochs"]:
+        if run.epoch >= run.config.epochs:
             await self._set_status(run, RunStatus.completed, None)
             return True
         try:
-            await self.supervisor.launch(run, target=run.config["epochs"])
+            await self.supervisor.launch(run, target=run.config.epochs)
         except ProblemError as exc:
             if self._closing or not self._slot_free():
                 return False  # the slot was taken meanwhile (or we are closing): wait

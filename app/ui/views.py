@@ -88,7 +88,7 @@ def metrics_from_lists(raw: Mapping[str, Sequence[Any]], n_layers: int) -> dict[
 
 
 def status_context(run: Mapping[str, Any]) -> dict[str, Any]:
-    status = RunStatus(run.get("status"))
+    status = RunStatus(run["status"])
     epochs = int(run.get("config", {}).get("epochs") or 0)
     # API.md: start is refused (409) from diverged/failed, and from completed at its last epoch.
     return {
