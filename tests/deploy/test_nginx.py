@@ -290,6 +290,20 @@ def test_the_host_and_origin_checks_accept_the_proxied_host(proxied: Proxied) ->
     assert "BACKPROP_LIVE_ALLOWED_HOSTS" in rebound.json()["detail"]
 
 
+def test_one_sign_in_opens_every_server(proxied: Proxied) -> None:
+    browser = proxied.client(headers={})
+    signed_in = browser.post("/login", data={"token": TOKEN, "next": "/runs"})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/runs"
+    assert browser.cookies, "the sign-in sets the session cookie"
+    # The cookie is derived from the shared token: every server takes it, each asked
+    # straight and through the round robin.
+    for server in proxied.servers:
+        page = httpx.get(f"{server.url}/runs", cookies=browser.cookies, timeout=30)
+        assert page.status_code == 200, f"{server.url} refused the session"
+    for _ in range(4):
+        assert browser.get("/runs", follow_redirects=False).status_code == 200
+
+
 def test_a_killed_server_is_skipped() -> None:
     with proxied_servers() as stack:
         client = stack.client()
