@@ -9,15 +9,19 @@ dependency of schemathesis in the test lock, not one of ours), and, where the
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.config import ENV_PREFIX, PROJECT_ROOT, Settings
+from tests.reliability.support import serve_process
 
 yaml = pytest.importorskip("yaml")
 
@@ -133,6 +137,30 @@ def test_nginx_sends_to_the_api_servers_and_listens_where_compose_publishes() ->
     assert config["services"]["nginx"]["ports"] == [f"8080:{listen[0]}"]
     mounted = config["services"]["nginx"]["volumes"]
     assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in mounted
+
+
+def test_the_image_health_check_passes_on_a_server_configured_as_compose_does(
+    tmp_path: Path,
+) -> None:
+    """The Dockerfile's HEALTHCHECK, run against a real server with the API servers'
+    environment from compose.yaml (less the cluster's three, which need PostgreSQL and
+    Ray): their Host list and token must let the probe through."""
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    probe = json.loads(re.search(r"HEALTHCHECK .*?CMD (\[.*?\])\n", dockerfile, re.S)[1])
+    assert probe[0] == "python" and "http://127.0.0.1:8000/api/health" in probe[2]
+    environment = next(iter(api_services(compose()).values()))["environment"]
+    cluster = {"BACKPROP_LIVE_DB", "BACKPROP_LIVE_EXECUTOR", "BACKPROP_LIVE_RAY_ADDRESS"}
+    env = {key: str(value) for key, value in environment.items() if key not in cluster}
+    with serve_process(tmp_path / "health.db", env=env) as server:
+        port = server.url.rsplit(":", 1)[1]
+        code = probe[2].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        # and the probe is not one that passes anything: a server that refuses the Host
+        refused = server.client.get("/api/health", headers={"host": "api-1:8000"})
+        assert refused.status_code == 400
 
 
 def _compose_command() -> list[str] | None:
