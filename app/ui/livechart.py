@@ -85,8 +85,8 @@ MARK_CHAR = 0.6 * MARK_FONT  # the width of one character of the (monospace) lab
 
 def place_mark(chart: charts.Chart, mark: Mark, x: float, y: float) -> PlacedMark:
     """Where a mark at pixel (x, y) puts its label: beside the dot, on the side it fits
-    (after it, else before it, else centred in the plot), above the dot unless that is
-    off the top."""
+    (after it, else before it, else centred in the plot); below the dot, where the curve
+    it marks the minimum of never is (above it when that is off the bottom)."""
     width = MARK_CHAR * len(mark.label)
     if x + 6 + width <= chart.right:
         tx, anchor = x + 6, "start"
@@ -94,7 +94,7 @@ def place_mark(chart: charts.Chart, mark: Mark, x: float, y: float) -> PlacedMar
         tx, anchor = x - 6, "end"
     else:
         tx, anchor = (chart.left + chart.right) / 2, "middle"
-    ty = y - 8 if y - 8 - MARK_FONT >= chart.top else y + 8 + MARK_FONT
+    ty = y + 4 + MARK_FONT if y + 4 + MARK_FONT <= chart.bottom - 2 else y - 8
     r = lambda v: round(float(v), 1)  # noqa: E731
     return PlacedMark(int(mark.x), r(x), r(y), r(tx), r(ty), anchor, mark.label)
 

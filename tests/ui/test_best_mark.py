@@ -57,6 +57,7 @@ def test_the_mark_is_drawn_on_the_curve_at_its_epoch() -> None:
         assert (f"{view.mark.x:.1f}", f"{view.mark.y:.1f}") in drawn_points(view, 1)
         c = view.chart
         assert c.top <= view.mark.ty - 16 and view.mark.ty <= c.bottom
+        assert not view.mark.ty - 16 < view.mark.y < view.mark.ty  # the label clears the dot
         assert view.mark.label == mark.label
         # The hidden element a frame sends says the same.
         sent = marks_sent(str(view.mark_data))["c"]
