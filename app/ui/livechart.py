@@ -10,7 +10,7 @@ buckets completed since the last frame (a short path from the last point drawn,
 the span, the y domain changes or the history is rewound, the chart is redrawn.
 The appended paths draw exactly the points a full redraw draws.
 
-A chart may carry one ``Mark`` (the loss chart: early stopping's best epoch so far): a
+A chart may carry one ``charts.Mark`` (the loss chart: early stopping's best epoch so far): a
 vertical line, a dot and a label drawn in the chart, which a frame that only appends
 moves by sending a small hidden element with its new place (``mark_markup``), never by
 redrawing the chart; app.js copies that place onto the drawn mark.
@@ -43,35 +43,13 @@ class LiveSeries:
     tail_style: Markup  # class and stroke of the tail's <g>, which its path inherits
 
 
-@dataclass(frozen=True)
-class Mark:
-    """A point to mark on a chart, in data units, and its label."""
-
-    x: float
-    y: float
-    label: str
-
-
-@dataclass(frozen=True)
-class PlacedMark:
-    """A Mark in the chart's pixels: its line at x, its dot at (x, y), its label at (tx, ty)."""
-
-    epoch: int
-    x: float
-    y: float
-    tx: float
-    ty: float
-    anchor: str  # the label's text-anchor: start, end or middle
-    label: str
-
-
 @dataclass
 class LiveChartView:
     chart: charts.Chart  # axes and domains (its own series list stays empty)
     chart_id: str
     series: list[LiveSeries] = field(default_factory=list)
     hover: str = ""
-    mark: PlacedMark | None = None
+    mark: charts.PlacedMark | None = None
 
     @property
     def mark_data(self) -> Markup:
@@ -79,27 +57,7 @@ class LiveChartView:
         return Markup(mark_markup(self.chart_id, self.mark)) if self.mark else Markup("")
 
 
-MARK_FONT = 16.0  # viewBox units of a mark's label (as the axes' labels: >= 10 px on a phone)
-MARK_CHAR = 0.6 * MARK_FONT  # the width of one character of the (monospace) label
-
-
-def place_mark(chart: charts.Chart, mark: Mark, x: float, y: float) -> PlacedMark:
-    """Where a mark at pixel (x, y) puts its label: beside the dot, on the side it fits
-    (after it, else before it, else centred in the plot); below the dot, where the curve
-    it marks the minimum of never is (above it when that is off the bottom)."""
-    width = MARK_CHAR * len(mark.label)
-    if x + 6 + width <= chart.right:
-        tx, anchor = x + 6, "start"
-    elif x - 6 - width >= chart.left:
-        tx, anchor = x - 6, "end"
-    else:
-        tx, anchor = (chart.left + chart.right) / 2, "middle"
-    ty = y + 4 + MARK_FONT if y + 4 + MARK_FONT <= chart.bottom - 2 else y - 8
-    r = lambda v: round(float(v), 1)  # noqa: E731
-    return PlacedMark(int(mark.x), r(x), r(y), r(tx), r(ty), anchor, mark.label)
-
-
-def mark_markup(chart_id: str, mark: PlacedMark, oob: bool = False) -> str:
+def mark_markup(chart_id: str, mark: charts.PlacedMark, oob: bool = False) -> str:
     """The hidden element with a chart's mark's place; ``oob`` swaps it in out of band."""
     swap = ' hx-swap-oob="true"' if oob else ""
     return (
@@ -180,7 +138,7 @@ class LiveChart:
         self.tails: list[str] = []
         self.hover_at = -math.inf
         self.hover_rows = ""
-        self.mark: PlacedMark | None = None  # where the last frame put the mark
+        self.mark: charts.PlacedMark | None = None  # where the last frame put the mark
 
     def _empty(self) -> charts.Chart:
         width, height = self.size
@@ -191,7 +149,7 @@ class LiveChart:
         x: np.ndarray,
         series: Sequence[charts.SeriesIn],
         now: float,
-        mark: Mark | None = None,
+        mark: charts.Mark | None = None,
     ) -> tuple[LiveChartView, str | None]:
         """The chart for these epochs (with ``mark`` marked), and the out-of-band HTML that
         turns the previous frame's chart into it ('' for no change; None when redrawn)."""
@@ -254,8 +212,7 @@ class LiveChart:
             view.series.append(LiveSeries(gid, body, tail, series_style(s)))
         self.done = current
         if mark is not None:
-            mx, my = pixels(np.array([mark.x]), np.array([mark.y]))
-            view.mark = place_mark(chart, mark, float(mx[0]), float(my[0]))
+            view.mark = charts.place_mark(chart, mark)
             if view.mark != self.mark and not redraw:
                 delta.append(mark_markup(self.chart_id, view.mark, oob=True))
         self.mark = view.mark
@@ -291,7 +248,7 @@ class LiveCharts:
         chart_id: str,
         x: np.ndarray,
         series: Sequence[charts.SeriesIn],
-        mark: Mark | None = None,
+        mark: charts.Mark | None = None,
         **options: object,
     ) -> LiveChartView:
         chart = self.charts.get(chart_id)

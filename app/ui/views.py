@@ -16,7 +16,7 @@ from jinja2 import Environment
 
 from app.runs.controls import best_epoch
 from app.ui import charts, diagram, losschart, matrices, render, settings
-from app.ui.livechart import LiveCharts, LiveChartView, Mark
+from app.ui.livechart import LiveCharts, LiveChartView
 from app.ui.maps import Layer, forward_trace
 from app.ui.outputview import RunData, confusion_matrix, output_frame
 
@@ -155,14 +155,14 @@ def _best_epoch_text(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) 
     return f"{epoch:,} ({render.format_number(loss, 4)})"
 
 
-def best_mark(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> Mark | None:
+def best_mark(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> charts.Mark | None:
     """The loss chart's mark at early stopping's best epoch so far (the weights a run
     that stopped early ends with)."""
     found = best_so_far(run, metrics)
     if found is None:
         return None
     epoch, loss = found
-    return Mark(epoch, loss, f"best: epoch {epoch:,}, loss {render.format_number(loss, 4)}")
+    return charts.Mark(epoch, loss, f"best: epoch {epoch:,}, loss {render.format_number(loss, 4)}")
 
 
 def loss_charts(inp: LiveInput) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Early stopping's best epoch marked on the live view's loss chart (livechart.Mark): drawn
+"""Early stopping's best epoch marked on the live view's loss chart (charts.Mark): drawn
 on the curve at the best epoch, moved by a small out-of-band element while the chart
 only grows, and on the finished run at the epoch whose weights it kept."""
 
@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.ui import charts
 from app.ui.frames import Rendered
-from app.ui.livechart import LiveChart, LiveChartView, Mark
+from app.ui.livechart import LiveChart, LiveChartView
 from tests.support import TINY_RUN, strict_json
 from tests.ui.test_livechart import losses, points
 
@@ -39,10 +39,10 @@ def drawn_points(view: LiveChartView, i: int) -> list[tuple[str, str]]:
     return [p for d in found for p in points(d)]
 
 
-def best_mark_of(test: Any, upto: int) -> Mark:
+def best_mark_of(test: Any, upto: int) -> charts.Mark:
     """The lowest test loss of the first ``upto`` epochs (min_delta 0: strictly lower)."""
     i = min(range(upto), key=lambda k: (test[k], k))
-    return Mark(i + 1, float(test[i]), f"best: epoch {i + 1}, loss {test[i]:.4g}")
+    return charts.Mark(i + 1, float(test[i]), f"best: epoch {i + 1}, loss {test[i]:.4g}")
 
 
 def test_the_mark_is_drawn_on_the_curve_at_its_epoch() -> None:
@@ -69,7 +69,9 @@ def test_a_moving_mark_is_sent_alone_and_a_new_one_redraws() -> None:
     x, series = losses(200)
     test = series[1].y
 
-    def upto(n: int, mark: Mark | None, chart: LiveChart) -> tuple[LiveChartView, str | None]:
+    def upto(
+        n: int, mark: charts.Mark | None, chart: LiveChart
+    ) -> tuple[LiveChartView, str | None]:
         part = [charts.SeriesIn(s.name, s.css, s.y[:n]) for s in series]
         return chart.update(x[:n], part, 0.0, mark)
 
@@ -82,7 +84,7 @@ def test_a_moving_mark_is_sent_alone_and_a_new_one_redraws() -> None:
     _, delta = upto(152, best_mark_of(test, 151), live)
     assert delta is not None and "mark-at" not in delta
     # A new best: only its hidden element, swapped out of band, at the new epoch's x.
-    moved = Mark(152, float(test[151]), "best: epoch 152, loss 0.1")
+    moved = charts.Mark(152, float(test[151]), "best: epoch 152, loss 0.1")
     view, delta = upto(152, moved, live)
     assert delta is not None and view.mark is not None
     sent = marks_sent(delta)
@@ -100,7 +102,9 @@ def test_the_label_stays_inside_the_plot() -> None:
     chart = LiveChart("c")
     long_label = "best: epoch 1,234,567, loss 0.0001234"
     for epoch in (1, 60, 120, 200):
-        view, _ = chart.update(x, series, 0.0, Mark(epoch, float(series[1].y[0]), long_label))
+        view, _ = chart.update(
+            x, series, 0.0, charts.Mark(epoch, float(series[1].y[0]), long_label)
+        )
         m, c = view.mark, view.chart
         assert m is not None
         width = 0.6 * 16 * len(long_label)
