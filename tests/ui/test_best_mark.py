@@ -210,6 +210,23 @@ def test_the_live_loss_chart_marks_the_best_epoch_while_training_and_after(
         assert math.isclose(x, expected, abs_tol=0.06)
     assert f"best: epoch {kept:,}, loss " in rendered.fragments["loss"]
     assert len(rendered.snapshot_message()) < 100_000
+    # A reload, the watch page and the history page draw it there too.
+    for path in (f"/runs/{run_id}", f"/watch/{run_id}"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert drawn_mark(page.text, "loss-lin")[0] == kept, path
+    history = client.get(f"/runs/{run_id}/history").text
+    chart = re.search(r'<svg class="chart history-loss-chart".*?</svg>', history, re.S)
+    overlay = re.search(r'<svg class="history-marker".*?</svg>', history, re.S)
+    assert chart is not None and overlay is not None
+    box = attrs(chart.group(0).split(">", 1)[0])
+    found = re.search(
+        r'class="chart-mark" data-epoch="(\d+)"><line x1="([\d.]+)"', overlay.group(0)
+    )
+    assert found is not None and int(found.group(1)) == kept
+    x0, x1, left, right = (float(box[k]) for k in ("x0", "x1", "left", "right"))
+    expected = left + (kept - x0) / (x1 - x0) * (right - left)
+    assert math.isclose(float(found.group(2)), expected, abs_tol=0.06)
 
 
 def test_a_run_without_early_stopping_has_no_mark(client: TestClient) -> None:
@@ -218,3 +235,4 @@ def test_a_run_without_early_stopping_has_no_mark(client: TestClient) -> None:
     step(client, run_id, 20)
     assert "chart-mark" not in frame(client, run_id).fragments["loss"]
     assert "mark-at" not in frame(client, run_id).fragments["loss"]
+    assert "chart-mark" not in client.get(f"/runs/{run_id}/history").text
