@@ -5,14 +5,16 @@ and stays at the kept epoch once the run has stopped early, also after a reload.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.browser import MakeRun, api_run
-from tests.support import wait_until
+from tests.e2e.browser import MakeRun, PageProblems, api_run, screenshot_path
+from tests.support import LiveServer, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -118,3 +120,40 @@ def test_the_loss_chart_marks_the_best_epoch_during_and_after_training(
     page.check("#loss-log")
     expect(page.locator("#loss-log-mark")).to_be_visible()
     expect(page.locator("#loss-lin-mark")).to_be_hidden()
+
+
+# The rendered size of each shown mark label (its font size times its SVG's on-screen scale).
+LABEL_PX = """() => [...document.querySelectorAll('.chart-mark text')]
+  .filter(t => t.getBoundingClientRect().width > 1)
+  .map(t => {
+    const ctm = t.getScreenCTM();
+    return parseFloat(getComputedStyle(t).fontSize) * Math.hypot(ctm.b, ctm.d);
+  })"""
+
+
+def test_the_mark_reads_on_a_phone(
+    new_context: Callable[..., tuple[BrowserContext, PageProblems]],
+    server: LiveServer,
+    api: httpx.Client,
+    make_run: MakeRun,
+) -> None:
+    run = make_run(**{**EARLY, "start": False})
+    done = api.post(f"/api/runs/{run['id']}/step", json={"epochs": 3000}).json()
+    kept = int(done["message"].rsplit(" ", 1)[1])
+    context, _ = new_context(
+        base_url=server.url, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    phone = context.new_page()
+    for path in (f"/runs/{run['id']}", f"/runs/{run['id']}/history"):
+        phone.goto(path)
+        label = phone.locator(".chart-mark text").filter(visible=True).first
+        expect(label).to_have_text(re.compile(rf"^best: epoch {kept}, loss "))
+        sizes = phone.evaluate(LABEL_PX)
+        assert sizes and min(sizes) >= 10.0, (path, sizes)
+        box, chart = label.bounding_box(), label.locator("xpath=ancestor::*[name()='svg'][1]")
+        frame = chart.bounding_box()
+        assert box is not None and frame is not None
+        assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+        shot = screenshot_path(f"test_best_mark_390{path.replace('/', '_')}")
+        phone.screenshot(path=shot, full_page=True)
