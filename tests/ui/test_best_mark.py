@@ -227,6 +227,8 @@ def test_the_live_loss_chart_marks_the_best_epoch_while_training_and_after(
     x0, x1, left, right = (float(box[k]) for k in ("x0", "x1", "left", "right"))
     expected = left + (kept - x0) / (x1 - x0) * (right - left)
     assert math.isclose(float(found.group(2)), expected, abs_tol=0.06)
+    panel = client.get(f"/ui/runs/{run_id}/history-panel").text  # the live view's History card
+    assert f'class="chart-mark" data-epoch="{kept}"><line x1="{found.group(2)}"' in panel
 
 
 def test_a_run_without_early_stopping_has_no_mark(client: TestClient) -> None:
