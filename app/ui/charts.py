@@ -219,8 +219,8 @@ def place_mark(chart: Chart, mark: Mark) -> PlacedMark:
     else:
         tx, anchor = (chart.left + chart.right) / 2, "middle"
     ty = y + 4 + MARK_FONT if y + 4 + MARK_FONT <= chart.bottom - 2 else y - 8
-    r = lambda v: round(float(v), 1)  # noqa: E731
-    return PlacedMark(int(mark.x), r(x), r(y), r(tx), r(ty), anchor, mark.label)
+    x, y, tx, ty = (round(float(v), 1) for v in (x, y, tx, ty))
+    return PlacedMark(int(mark.x), x, y, tx, ty, anchor, mark.label)
 
 
 def hover_data(xs: np.ndarray, ys: Sequence[np.ndarray], limit: int = HOVER_POINTS) -> str:
