@@ -125,7 +125,7 @@ def run_from_row(row: dict[str, Any]) -> Run:
     layer_sizes = list(stored.pop("_layer_sizes"))
     task = stored.pop("_task")
     has_initial = bool(stored.pop("_initial", False))
-    config = RunConfig.of(stored)
+    config = RunConfig.of(stored, strict=False)
     return Run(
         id=row["id"],
         config=config,

@@ -55,10 +55,14 @@ class RunConfig:
     early_stopping: dict[str, Any] | None
 
     @classmethod
-    def of(cls, config: Mapping[str, Any]) -> RunConfig:
+    def of(cls, config: Mapping[str, Any], *, strict: bool = True) -> RunConfig:
         """From the API's config object (a stored run's may lack the fields added since:
-        they get the value that means "as before"). TypeError on an unknown key."""
+        they get the value that means "as before"). TypeError on an unknown key, unless
+        not `strict` (a row a newer version stored: its new fields are left out)."""
         values = {**ADDED_DEFAULTS, **config}
+        if not strict:
+            names = {f.name for f in dataclasses.fields(cls)}
+            values = {k: v for k, v in values.items() if k in names}
         if values["dataset"].get("kind") == "teacher":
             values["dataset"] = {"teacher_weight_scale": 1.0, **values["dataset"]}
         return cls(**values)
