@@ -13,18 +13,23 @@ import asyncio
 import ipaddress
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from app.config import Settings, SettingsError
 from app.nn.features import FEATURES
+from app.storage.errors import StorageError
+from app.storage.locations import redacted
 
 SUBCOMMANDS = ("serve", "train")
 DATASET_CHOICES = ("circle", "xor", "gauss", "spiral", "moons", "plane", "sine", "teacher")
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
 # Run statuses after which a headless training run is over.
+DB_HELP = (
+    "SQLite database file (default backprop-live.db), or a postgresql://user:password@host/db"
+    " URL (needs the postgres extra)"
+)
 FINISHED = frozenset({"completed", "diverged", "failed", "stopped", "interrupted"})
 
 
@@ -68,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default 8000)")
-    serve.add_argument("--db", type=Path, help="SQLite database file (default backprop-live.db)")
+    serve.add_argument("--db", help=DB_HELP)
     serve.add_argument(
         "--token",
         help="access token required by every /api call and page (default: "
@@ -96,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that database lists it once it has finished). Ctrl-C stops it (saved as "
         "`stopped`; it can be continued from the dashboard).",
     )
-    train.add_argument("--db", type=Path, help="SQLite database file (default backprop-live.db)")
+    train.add_argument("--db", help=DB_HELP)
     train.add_argument("--name", help="run name, at most 80 characters (default: generated)")
     data = train.add_argument_group("dataset")
     data.add_argument(
@@ -340,6 +345,8 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ProblemError as exc:
         where = f"--{exc.field.replace('_', '-')}: " if exc.field else ""
         _fail(parser, f"{where}{exc.detail}")
+    except StorageError as exc:
+        _fail(parser, f"database: {exc}")
     sys.stdout.write(_summary(run, settings.db))
     if interrupted:
         return 130  # the shell's convention for "ended by Ctrl-C"
@@ -355,9 +362,9 @@ async def _train(settings: Settings, body: Any, *, progress: bool) -> tuple[dict
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from app.runs.manager import RunManager
-    from app.storage.store import Store
+    from app.storage.store import open_store
 
-    store = Store(settings.db)
+    store = open_store(settings.db)
     manager = RunManager(store, settings)
     await manager.startup()
     try:
@@ -384,7 +391,7 @@ async def _train(settings: Settings, body: Any, *, progress: bool) -> tuple[dict
         store.close()
 
 
-def _summary(run: dict[str, Any], db: Path) -> str:
+def _summary(run: dict[str, Any], db: str) -> str:
     def number(value: Any) -> str:
         return "—" if value is None else f"{value:.6g}"
 
@@ -399,7 +406,8 @@ def _summary(run: dict[str, Any], db: Path) -> str:
         )
     if run.get("message"):
         lines.append(f"  {run['message']}")
-    lines.append(f"stored in {db}; view it with: backprop-live serve --db {db}")
+    shown = redacted(db)  # a PostgreSQL URL's password is not printed
+    lines.append(f"stored in {shown}; view it with: backprop-live serve --db {shown}")
     return "\n".join(lines) + "\n"
 
 
