@@ -4,8 +4,8 @@ SQLite and on PostgreSQL (a database of the session's cluster, tests/pg.py)."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
