@@ -134,3 +134,40 @@ def postgres_url(postgres_cluster: Cluster) -> Iterator[str]:
     """A fresh PostgreSQL database for one test."""
     with postgres_cluster.database() as url:
         yield url
+
+
+Row = tuple[object, ...]
+
+
+def query(location: str | Path, sql: str, params: Row = ()) -> list[Row]:
+    """Rows of one read on a database as another program sees it (``?`` placeholders);
+    [] while its tables do not exist yet."""
+    location = str(location)
+    if location.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        try:
+            with psycopg.connect(location, autocommit=True) as conn:
+                return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
+        except psycopg.errors.UndefinedTable:
+            return []
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(location)) as db:
+            return list(db.execute(sql, params).fetchall())
+    except sqlite3.OperationalError:
+        return []
+
+
+@contextmanager
+def module_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """A database for a module-scoped fixture: a SQLite file in `folder`, or a fresh
+    PostgreSQL database when BACKPROP_LIVE_TEST_DB=postgresql."""
+    if not on_postgres():
+        yield str(folder / "test.db")
+        return
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    with cluster.database() as url:
+        yield url

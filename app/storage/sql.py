@@ -1,28 +1,14 @@
-"""The SQL of the `Store` protocol, once, for SQLite and PostgreSQL.
-
-A backend (`app.storage.sqlite`, `app.storage.postgres`) subclasses `SqlStore`
-and gives it transactions and reads (`_tx`, `_read`), the schema version's home,
-and its words for a blob column. The statements here are written in the part
-of SQL both databases speak, with ``?`` placeholders (the PostgreSQL backend
-turns them into ``%s``): ``INSERT … ON CONFLICT … DO UPDATE`` instead of SQLite's
-``INSERT OR REPLACE``, JSON edited in Python instead of ``json_set``.
-
-Threading: the manager does all writes of a running run (metrics batches,
-checkpoints) in its one writer thread, so a 20 MB checkpoint never stalls the
-event loop; reads and small status updates are short transactions that may run
-on the loop. Arrays are one `np.savez` blob each, everything else JSON text.
-"""
+"""The SQL of the `Store` protocol, once, for SQLite and PostgreSQL (see `sql_base`
+for what a backend gives and for the dialect both databases speak)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-import orjson
 
 from app.storage.errors import StorageError
 from app.storage.protocol import CustomData, SweepRun
@@ -30,107 +16,31 @@ from app.storage.records import (
     INITIAL_META,
     METRIC_COLUMNS,
     METRIC_SLICE,
-    RUN_FIELDS,
     Checkpoint,
     MetricRow,
     Snapshot,
-    finite_or_none,
     pack_arrays,
     unpack_arrays,
     unpack_params,
 )
-from app.storage.schema import MIGRATIONS, SchemaAccess, tables
-
-_NUMPY = orjson.OPT_SERIALIZE_NUMPY
-RUN_COLUMNS = "id, name, config, status, message, epoch, last_metrics, created_at, updated_at"
-# Tables with a run's rows, keyed by run_id (the runs table itself is keyed by id).
-RUN_TABLES = ("metrics", "checkpoints", "datasets", "initial_weights", "snapshots")
-
-
-class Cursor(Protocol):
-    rowcount: int
-
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-
-
-class Tx(Protocol):
-    """One transaction's connection, with ``?`` placeholders."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
-
-
-def upsert(table: str, keys: tuple[str, ...], values: tuple[str, ...]) -> str:
-    """INSERT of keys + values that replaces the values of a row with the same keys."""
-    columns = (*keys, *values)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-        + ", ".join(f"{v} = excluded.{v}" for v in values)
-    )
-
-
-UPSERT_CHECKPOINT = upsert("checkpoints", ("run_id",), ("epoch", "arrays", "meta"))
-UPSERT_METRIC = upsert(
-    "metrics",
-    ("run_id", "epoch"),
-    (*METRIC_COLUMNS, "grad_norms", "learning_rate"),
+from app.storage.sql_base import (
+    RUN_COLUMNS,
+    RUN_TABLES,
+    UPSERT_CHECKPOINT,
+    UPSERT_METRIC,
+    UPSERT_SNAPSHOT,
+    Cursor,
+    SqlBase,
+    Tx,
+    metric_values,
+    run_row,
 )
-UPSERT_SNAPSHOT = upsert("snapshots", ("run_id", "epoch"), ("params",))
+
+__all__ = ["Cursor", "SqlStore", "Tx"]
 
 
-class SqlStore:
-    """Everything of the `Store` protocol above a backend's connections."""
-
-    BLOB = "BLOB"
-    WITHOUT_ROWID = ""
-    FOR_UPDATE = ""  # row lock of a SELECT in a transaction (SQLite locks the database)
-
-    # ---- the backend's part -------------------------------------------------------------
-
-    def _tx(self) -> AbstractContextManager[Tx]:
-        """A write transaction: committed at the end, rolled back on any exception;
-        database errors come out as StorageError."""
-        raise NotImplementedError
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError
-
-    def _schema_version(self, db: Tx) -> int:
-        raise NotImplementedError
-
-    def _set_schema_version(self, db: Tx, version: int) -> None:
-        raise NotImplementedError
-
-    def _columns(self, db: Tx, table: str) -> set[str]:
-        raise NotImplementedError
-
-    def _lock_schema(self, db: Tx) -> None:
-        """Keep other processes from creating or migrating the schema meanwhile."""
-
-    def release_free_pages(self) -> None:
-        """Give the space of deleted rows back (after the delete is committed)."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    # ---- schema ---------------------------------------------------------------------------
-
-    def _initialise(self) -> None:
-        """Create the tables and apply the migrations this database has not had."""
-        with self._tx() as db:
-            self._lock_schema(db)
-            for statement in tables(self.BLOB, self.WITHOUT_ROWID):
-                db.execute(statement)
-            version = self._schema_version(db)
-            access = SchemaAccess(lambda sql: db.execute(sql), lambda t: self._columns(db, t))
-            for migration in MIGRATIONS:
-                if migration.version > version:
-                    migration.apply(access)
-                    self._set_schema_version(db, migration.version)
-
-    # ---- runs ---------------------------------------------------------------------------
+class SqlStore(SqlBase):
+    """Everything of the `Store` protocol, above a backend's connections."""
 
     def insert_run(
         self,
@@ -144,47 +54,6 @@ class SqlStore:
         checkpoint), atomically."""
         with self._tx() as db:
             self._insert_run(db, run, custom, initial)
-
-    @classmethod
-    def _insert_run(
-        cls,
-        db: Tx,
-        run: Mapping[str, Any],
-        custom: CustomData | None,
-        initial: Checkpoint | None,
-    ) -> None:
-        """One run row (see `insert_run`) inside the caller's transaction."""
-        (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
-        db.execute(
-            f"INSERT INTO runs (seq, {RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                seq,
-                run["id"],
-                run["name"],
-                json.dumps(run["config"]),
-                run["status"],
-                run.get("message"),
-                run.get("epoch", 0),
-                _json_or_none(run.get("last_metrics")),
-                run["created_at"],
-                run["updated_at"],
-            ),
-        )
-        cls._put_data(db, run["id"], custom, initial)
-
-    @staticmethod
-    def _put_data(
-        db: Tx, run_id: str, custom: CustomData | None, initial: Checkpoint | None
-    ) -> None:
-        """Write a new run's custom data and starting weights (rows deleted before)."""
-        if custom is not None:
-            db.execute(
-                "INSERT INTO datasets (run_id, arrays) VALUES (?, ?)", (run_id, pack_arrays(custom))
-            )
-        if initial is not None:
-            blob = pack_arrays(initial.arrays)
-            db.execute("INSERT INTO initial_weights (run_id, arrays) VALUES (?, ?)", (run_id, blob))
-            db.execute(UPSERT_CHECKPOINT, (run_id, initial.epoch, blob, json.dumps(initial.meta)))
 
     def load_initial(self, run_id: str) -> np.ndarray | None:
         """The weights a run starts from instead of its initialiser's (flat), or None."""
@@ -201,42 +70,22 @@ class SqlStore:
     def load_runs(self) -> list[dict[str, Any]]:
         """Every run row, oldest first (config and last_metrics decoded)."""
         rows = self._read(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY seq, created_at, id")
-        return [_run_row(r) for r in rows]
+        return [run_row(r) for r in rows]
 
     def load_run(self, run_id: str) -> dict[str, Any] | None:
         """One run row as `load_runs` gives it, or None."""
         rows = self._read(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-        return _run_row(rows[0]) if rows else None
+        return run_row(rows[0]) if rows else None
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set any of RUN_FIELDS (config/last_metrics as dicts)."""
         with self._tx() as db:
             self._update_run(db, run_id, fields)
 
-    @staticmethod
-    def _update_run(db: Tx, run_id: str, fields: Mapping[str, Any]) -> None:
-        if not fields:
-            return
-        unknown = set(fields) - set(RUN_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown run fields {sorted(unknown)}")
-        values = [
-            json.dumps(v) if k == "config" else _json_or_none(v) if k == "last_metrics" else v
-            for k, v in fields.items()
-        ]
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
-
     def delete_run(self, run_id: str) -> None:
         with self._tx() as db:
             self._delete_run(db, run_id)
         self.release_free_pages()
-
-    @staticmethod
-    def _delete_run(db: Tx, run_id: str) -> None:
-        for table in (*RUN_TABLES, "leases", "sweep_runs"):
-            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-        db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     def copy_run(self, source_id: str, new_id: str, name: str, now: str) -> None:
         """A new run `new_id` with everything of `source_id` (row, metrics, checkpoint,
@@ -357,7 +206,7 @@ class SqlStore:
                     time.sleep(0)
                 db.executemany(
                     UPSERT_METRIC,
-                    [_metric_values(run_id, m) for m in metrics[start : start + METRIC_SLICE]],
+                    [metric_values(run_id, m) for m in metrics[start : start + METRIC_SLICE]],
                 )
             if checkpoint is not None:
                 db.execute(
@@ -508,36 +357,3 @@ class SqlStore:
                 self._delete_run(db, run_id)
             db.execute("DELETE FROM sweeps WHERE id = ?", (sweep_id,))
         self.release_free_pages()
-
-
-def _metric_values(run_id: str, m: MetricRow) -> tuple[Any, ...]:
-    # orjson writes non-finite norms as null, like finite_or_none, at a tenth of the
-    # cost of json.dumps.
-    return (
-        run_id,
-        int(m.epoch),
-        finite_or_none(m.train_loss),
-        finite_or_none(m.test_loss),
-        finite_or_none(m.train_accuracy),
-        finite_or_none(m.test_accuracy),
-        orjson.dumps(m.grad_norms, option=_NUMPY).decode(),
-        finite_or_none(m.learning_rate),
-    )
-
-
-def _run_row(r: Sequence[Any]) -> dict[str, Any]:
-    return {
-        "id": r[0],
-        "name": r[1],
-        "config": json.loads(r[2]),
-        "status": r[3],
-        "message": r[4],
-        "epoch": int(r[5]),
-        "last_metrics": json.loads(r[6]) if r[6] else None,
-        "created_at": r[7],
-        "updated_at": r[8],
-    }
-
-
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)

@@ -15,6 +15,7 @@ import pytest
 
 from app.config import Settings
 from app.main import create_app
+from tests.pg import module_database
 from tests.support import TINY_RUN, LiveServer, strict_json
 
 MAX_SAMPLES = 100_000
@@ -22,11 +23,13 @@ MAX_WIDTH = 4096
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("bad-input") / "bad.db"
-    settings = Settings.from_env({}, db=db, checkpoint_interval=0.5, sse_ping_interval=1.0)
-    with LiveServer(create_app(settings)) as live:
-        yield live
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    with module_database(request, tmp_path_factory.mktemp("bad-input")) as db:
+        settings = Settings.from_env({}, db=db, checkpoint_interval=0.5, sse_ping_interval=1.0)
+        with LiveServer(create_app(settings)) as live:
+            yield live
 
 
 @pytest.fixture
