@@ -45,8 +45,12 @@ def unavailable() -> str | None:
     return None
 
 
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI") == "true":
+    if under_ci():
         pytest.fail(f"PostgreSQL tests cannot run under CI: {reason}", pytrace=False)
     pytest.skip(reason)
 
@@ -171,3 +175,12 @@ def module_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[st
     cluster: Cluster = request.getfixturevalue("postgres_cluster")
     with cluster.database() as url:
         yield url
+
+
+if __name__ == "__main__":  # `python -m tests.pg`: exit 0 when the tests can use PostgreSQL
+    import sys
+
+    missing = unavailable()
+    if missing:
+        sys.stderr.write(f"PostgreSQL tests skipped: {missing}\n")
+    sys.exit(1 if missing else 0)
