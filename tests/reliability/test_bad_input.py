@@ -151,3 +151,17 @@ def test_events_of_a_malformed_run_id_is_404(client: httpx.Client) -> None:
         response = client.get(f"/api/runs/{run_id}/events")
         assert response.status_code in (404, 422), (run_id, response.status_code)
         assert strict_json(response.content)["detail"]
+
+
+def test_a_name_with_a_nul_character_is_refused_in_words(client: httpx.Client) -> None:
+    """No text column can hold NUL (PostgreSQL refuses it): a 422 naming the field on
+    every store, never the database's 503."""
+    payload = _refused(client, {**TINY_RUN, "name": "a\x00b", "start": False})
+    assert "name" in str(payload["detail"]) and "NUL" in str(payload["detail"])
+    kept = client.post("/api/runs", json={**TINY_RUN, "start": False}).json()
+    patched = client.patch(f"/api/runs/{kept['id']}", json={"name": "\x00"})
+    assert patched.status_code == 422 and "NUL" in patched.text, patched.text
+    sweep = {"name": "s\x00", "base": {**TINY_RUN, "epochs": 2}, "grid": {"seed": [1]}}
+    refused = client.post("/api/sweeps", json=sweep)
+    assert refused.status_code == 422 and "NUL" in refused.text, refused.text
+    client.delete(f"/api/runs/{kept['id']}")
