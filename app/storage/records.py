@@ -68,4 +68,5 @@ def unpack_arrays(blob: bytes) -> dict[str, np.ndarray]:
 def unpack_params(blob: bytes) -> np.ndarray:
     """The `params` array of a blob alone (the others in it are not decoded)."""
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-        return npz["params"]
+        params: np.ndarray = npz["params"]
+    return params
