@@ -202,3 +202,31 @@ def test_a_server_on_sqlite_never_imports_psycopg() -> None:
         "assert not any(m.split('.')[0] in ('psycopg', 'psycopg_pool') for m in sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_servers_starting_together_make_the_schema_once(postgres_url: str) -> None:
+    """Four processes' stores open one new PostgreSQL database at the same moment: the
+    advisory lock lets one create and migrate the tables, the others find them."""
+    barrier = threading.Barrier(4, timeout=30)
+    opened: list[Any] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            opened.append(open_store(postgres_url))
+        except BaseException as exc:  # reported below, with the others' results
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert errors == [] and len(opened) == 4
+        opened[0].insert_run(run_row())
+        assert [r["id"] for r in opened[3].load_runs()] == ["a"]
+    finally:
+        for store in opened:
+            store.close()
