@@ -95,7 +95,7 @@ class SqlStore(SqlBase):
             if found is None:
                 return
             config = {**json.loads(found[0]), "name": name}
-            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
+            seq = self._next_seq(db, "runs")
             db.execute(
                 f"INSERT INTO runs (seq, {RUN_COLUMNS}) SELECT ?, ?, ?, ?, status, message,"
                 " epoch, last_metrics, ?, ? FROM runs WHERE id = ?",
@@ -294,7 +294,7 @@ class SqlStore(SqlBase):
         and starting weights as `insert_run` takes them, queue ticket), in grid order,
         atomically: all of them or nothing."""
         with self._tx() as db:
-            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM sweeps").fetchone()
+            seq = self._next_seq(db, "sweeps")
             db.execute(
                 "INSERT INTO sweeps (id, seq, name, grid, base, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",

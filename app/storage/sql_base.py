@@ -104,6 +104,15 @@ class SqlBase:
     def _lock_schema(self, db: Tx) -> None:
         """Keep other processes from creating or migrating the schema meanwhile."""
 
+    def _lock_order(self, db: Tx) -> None:
+        """Keep other processes from numbering a new run or sweep (`seq`) meanwhile, so
+        the list order is the order of creation (SQLite's write lock does it already)."""
+
+    def _next_seq(self, db: Tx, table: str) -> int:
+        self._lock_order(db)
+        (seq,) = db.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}").fetchone()
+        return int(seq)
+
     def release_free_pages(self) -> None:
         """Give the space of deleted rows back (after the delete is committed)."""
 
@@ -128,16 +137,15 @@ class SqlBase:
     # ---- runs ---------------------------------------------------------------------------
     # ---- helpers inside a caller's transaction --------------------------------------
 
-    @classmethod
     def _insert_run(
-        cls,
+        self,
         db: Tx,
         run: Mapping[str, Any],
         custom: CustomData | None,
         initial: Checkpoint | None,
     ) -> None:
         """One run row (see `insert_run`) inside the caller's transaction."""
-        (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
+        seq = self._next_seq(db, "runs")
         db.execute(
             f"INSERT INTO runs (seq, {RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -153,7 +161,7 @@ class SqlBase:
                 run["updated_at"],
             ),
         )
-        cls._put_data(db, run["id"], custom, initial)
+        self._put_data(db, run["id"], custom, initial)
 
     @staticmethod
     def _put_data(

@@ -230,3 +230,26 @@ def test_servers_starting_together_make_the_schema_once(postgres_url: str) -> No
     finally:
         for store in opened:
             store.close()
+
+
+def test_runs_made_at_once_by_two_processes_are_numbered_apart(
+    location: str, make_store: OpenStore
+) -> None:
+    """The list order (`seq`) of runs two servers create at the same time: every number
+    once, so every server lists them in one order."""
+    stores = [make_store(), make_store()]
+    barrier = threading.Barrier(2, timeout=30)
+
+    def create(side: int) -> None:
+        barrier.wait()
+        for i in range(25):
+            stores[side].insert_run(run_row(f"{side}-{i}"))
+
+    threads = [threading.Thread(target=create, args=(side,)) for side in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    seqs = [r[0] for r in _execute(location, "SELECT seq FROM runs")]
+    assert len(seqs) == 50 and len(set(seqs)) == 50
+    assert [r["id"] for r in stores[0].load_runs()] == [r["id"] for r in stores[1].load_runs()]
