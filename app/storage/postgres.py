@@ -82,7 +82,10 @@ class PostgresStore(SqlStore):
             open=False,
         )
         try:
-            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            try:
+                self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            except psycopg.Error as exc:
+                raise self._error(exc) from exc
             self._initialise()
         except BaseException:
             self._pool.close()
