@@ -128,6 +128,10 @@ def postgres_cluster() -> Iterator[Cluster]:
     cluster = Cluster()
     try:
         cluster.start()
+    except BaseException:
+        shutil.rmtree(cluster.root, ignore_errors=True)
+        raise
+    try:
         yield cluster
     finally:
         cluster.stop()
