@@ -42,7 +42,7 @@ run: install
 	$(BIN)/backprop-live serve --host $(HOST) --port $(PORT)
 
 # Browser tests run in their own pytest call: Playwright's sync API leaves an
-# event loop on the main thread that would disturb the other tests. The API and
+# event loop on the main thread that would disturb the other tests. The runs, API and
 # reliability suites run once more on a throwaway PostgreSQL cluster (tests/pg.py)
 # when PostgreSQL and psycopg are installed, and always under CI (they fail there
 # without them).
@@ -54,7 +54,7 @@ test: install
 test-postgres: install
 	if [ -n "$$CI" ] && [ "$$CI" != false ] || $(BIN)/python -m tests.pg; then \
 		BACKPROP_LIVE_TEST_DB=postgresql $(BIN)/python -m pytest -m "not e2e" \
-			tests/api tests/reliability $(PYTEST_ARGS); \
+			tests/runs tests/api tests/reliability $(PYTEST_ARGS); \
 	fi
 
 test-unit: install
