@@ -253,3 +253,12 @@ def test_runs_made_at_once_by_two_processes_are_numbered_apart(
     seqs = [r[0] for r in _execute(location, "SELECT seq FROM runs")]
     assert len(seqs) == 50 and len(set(seqs)) == 50
     assert [r["id"] for r in stores[0].load_runs()] == [r["id"] for r in stores[1].load_runs()]
+
+
+def test_a_postgresql_url_without_psycopg_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg: ImportError
+    monkeypatch.delitem(sys.modules, "app.storage.postgres", raising=False)
+    with pytest.raises(StorageError, match=r"psycopg is not installed: pip install"):
+        open_store("postgresql://bp:pw@db.example/runs")
