@@ -307,6 +307,11 @@ def serve(args: argparse.Namespace) -> int:
     except SetupError as exc:
         sys.stderr.write(f"backprop-live: {exc}\n")
         return 1
+    try:  # a database it cannot use stops it here, in one line (not a start-up traceback)
+        _check_database(settings.db)
+    except StorageError as exc:
+        sys.stderr.write(f"backprop-live serve: error: database: {exc}\n")
+        return 1
     uvicorn.run(
         app,
         host=settings.host,
@@ -316,6 +321,12 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=3,
     )
     return 0
+
+
+def _check_database(db: str) -> None:
+    from app.storage.store import open_store
+
+    open_store(db).close()  # creates or migrates the schema, as the server would
 
 
 def is_loopback(host: str) -> bool:

@@ -258,3 +258,20 @@ def test_train_refuses_a_database_it_cannot_use(postgres_cluster: object) -> Non
         assert done.returncode == 2, done.stderr
         assert words in done.stderr and "Traceback" not in done.stderr
         assert ":pw@" not in done.stderr
+
+
+def test_serve_refuses_a_database_it_cannot_reach_in_one_line(postgres_cluster: object) -> None:
+    with socket.socket() as s:  # a free port: the server must not get as far as binding it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+         "--db", "postgresql://bp:pw@127.0.0.1:1/runs"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "backprop-live serve: error: database: cannot connect to PostgreSQL at "
+        "postgresql://bp:***@127.0.0.1:1/runs"
+    ), done.stderr
+    assert "Traceback" not in done.stderr and ":pw@" not in done.stderr
