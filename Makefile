@@ -10,7 +10,7 @@ LOCK := requirements.lock
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-e2e lint format bench fuzz lock clean
+.PHONY: install run test test-postgres test-unit test-e2e lint format bench fuzz lock clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -42,10 +42,20 @@ run: install
 	$(BIN)/backprop-live serve --host $(HOST) --port $(PORT)
 
 # Browser tests run in their own pytest call: Playwright's sync API leaves an
-# event loop on the main thread that would disturb the other tests.
+# event loop on the main thread that would disturb the other tests. The runs, API and
+# reliability suites run once more on a throwaway PostgreSQL cluster (tests/pg.py)
+# when PostgreSQL and psycopg are installed, and always under CI (they fail there
+# without them).
 test: install
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-postgres
 	$(BIN)/python -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
+
+test-postgres: install
+	if [ -n "$$CI" ] && [ "$$CI" != false ] || $(BIN)/python -m tests.pg; then \
+		BACKPROP_LIVE_TEST_DB=postgresql $(BIN)/python -m pytest -m "not e2e" \
+			tests/runs tests/api tests/reliability $(PYTEST_ARGS); \
+	fi
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)

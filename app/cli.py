@@ -13,17 +13,22 @@ import asyncio
 import ipaddress
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from app.config import Settings, SettingsError
 from app.nn.features import FEATURES
+from app.storage.errors import StorageError
+from app.storage.locations import redacted
 
 SUBCOMMANDS = ("serve", "train")
 DATASET_CHOICES = ("circle", "xor", "gauss", "spiral", "moons", "plane", "sine", "teacher")
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
+DB_HELP = (
+    "SQLite database file (default backprop-live.db), or a postgresql://user:password@host/db"
+    " URL (needs the postgres extra)"
+)
 
 # ---- argument parsing ----------------------------------------------------------------------
 
@@ -65,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default 8000)")
-    serve.add_argument("--db", type=Path, help="SQLite database file (default backprop-live.db)")
+    serve.add_argument("--db", help=DB_HELP)
     serve.add_argument(
         "--token",
         help="access token required by every /api call and page (default: "
@@ -93,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that database lists it once it has finished). Ctrl-C stops it (saved as "
         "`stopped`; it can be continued from the dashboard).",
     )
-    train.add_argument("--db", type=Path, help="SQLite database file (default backprop-live.db)")
+    train.add_argument("--db", help=DB_HELP)
     train.add_argument("--name", help="run name, at most 80 characters (default: generated)")
     data = train.add_argument_group("dataset")
     data.add_argument(
@@ -299,6 +304,11 @@ def serve(args: argparse.Namespace) -> int:
     except SetupError as exc:
         sys.stderr.write(f"backprop-live: {exc}\n")
         return 1
+    try:  # a database it cannot use stops it here, in one line (not a start-up traceback)
+        _check_database(settings.db)
+    except StorageError as exc:
+        sys.stderr.write(f"backprop-live serve: error: database: {exc}\n")
+        return 1
     uvicorn.run(
         app,
         host=settings.host,
@@ -308,6 +318,12 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=3,
     )
     return 0
+
+
+def _check_database(db: str) -> None:
+    from app.storage.store import open_store
+
+    open_store(db).close()  # creates or migrates the schema, as the server would
 
 
 def is_loopback(host: str) -> bool:
@@ -337,6 +353,8 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ProblemError as exc:
         where = f"--{exc.field.replace('_', '-')}: " if exc.field else ""
         _fail(parser, f"{where}{exc.detail}")
+    except StorageError as exc:
+        _fail(parser, f"database: {exc}")
     sys.stdout.write(_summary(run, settings.db))
     if interrupted:
         return 130  # the shell's convention for "ended by Ctrl-C"
@@ -353,9 +371,9 @@ async def _train(settings: Settings, body: Any, *, progress: bool) -> tuple[dict
 
     from app.runs.manager import RunManager
     from app.runs.models import RunStatus
-    from app.storage.store import Store
+    from app.storage.store import open_store
 
-    store = Store(settings.db)
+    store = open_store(settings.db)
     manager = RunManager(store, settings)
     await manager.startup()
     try:
@@ -382,7 +400,7 @@ async def _train(settings: Settings, body: Any, *, progress: bool) -> tuple[dict
         store.close()
 
 
-def _summary(run: dict[str, Any], db: Path) -> str:
+def _summary(run: dict[str, Any], db: str) -> str:
     def number(value: Any) -> str:
         return "—" if value is None else f"{value:.6g}"
 
@@ -397,7 +415,8 @@ def _summary(run: dict[str, Any], db: Path) -> str:
         )
     if run.get("message"):
         lines.append(f"  {run['message']}")
-    lines.append(f"stored in {db}; view it with: backprop-live serve --db {db}")
+    shown = redacted(db)  # a PostgreSQL URL's password is not printed
+    lines.append(f"stored in {shown}; view it with: backprop-live serve --db {shown}")
     return "\n".join(lines) + "\n"
 
 

@@ -17,10 +17,12 @@ import functools
 import os
 import typing
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
+
+from app.storage.locations import check_database, redacted
 
 ENV_PREFIX = "BACKPROP_LIVE_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -49,10 +51,9 @@ def _default_max_running() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
-def _file_database(path: Path) -> Path:
-    if str(path) in ("", ":memory:"):
-        raise ValueError("must be a file (workers and restarts need one), not ':memory:'")
-    return path
+def _database(value: Any) -> Any:
+    # A path given as a Path (tests, the CLI) is the same file as its text.
+    return str(value) if isinstance(value, PurePath) else value
 
 
 def _host_names(names: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -66,8 +67,11 @@ Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 @dataclass(frozen=True)
 class Settings:
-    # SQLite database file; ":memory:" is not supported (workers and restarts need a file).
-    db: Annotated[Path, AfterValidator(_file_database)] = Path("backprop-live.db")
+    # SQLite database file (":memory:" is not supported: workers and restarts need a file),
+    # or a postgresql:// URL (app.storage.store.open_store; needs the postgres extra).
+    db: Annotated[str, BeforeValidator(_database), AfterValidator(check_database)] = (
+        "backprop-live.db"
+    )
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # Bearer token for shared servers; None = no authentication (loopback only).
@@ -135,7 +139,7 @@ def _adapters() -> dict[str, TypeAdapter[Any]]:
 
 def _message(name: str, value: Any, exc: ValidationError) -> str:
     error = exc.errors()[0]
-    shown = "(hidden)" if name == "token" else repr(value)
+    shown = "(hidden)" if name == "token" else repr(redacted(str(value)) if name == "db" else value)
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     for pydantic_words in ("Input should", "String should", "Tuple should"):

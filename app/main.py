@@ -15,7 +15,7 @@ from app.docs_page import install_docs
 from app.runs.manager import RunManager
 from app.runs.shutdown import chain_shutdown_signals
 from app.security import install_security
-from app.storage.store import Store
+from app.storage.store import open_store
 from app.ui import install_ui
 
 FRONTEND_PACKAGES = ("htmx.org/dist", "htmx-ext-sse/dist", "swagger-ui-dist")
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        store = Store(settings.db)
+        store = open_store(settings.db)
         manager = RunManager(store, settings)
         await manager.startup()
         chain_shutdown_signals(manager.begin_shutdown)

@@ -11,7 +11,10 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests.pg import on_postgres, postgres_cluster, postgres_url
 from tests.support import LiveServer
+
+__all__ = ["postgres_cluster", "postgres_url"]  # fixtures of tests/pg.py, for every test
 
 
 @pytest.fixture(autouse=True)
@@ -30,15 +33,22 @@ def _test_clients_ask_for_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings on a fresh database in the test's temporary folder.
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test's own empty database: a SQLite file in its temporary folder, or a
+    PostgreSQL database of the session's cluster when BACKPROP_LIVE_TEST_DB=postgresql."""
+    if on_postgres():
+        return str(request.getfixturevalue("postgres_url"))
+    return str(tmp_path / "test.db")
+
+
+@pytest.fixture
+def settings(database: str) -> Settings:
+    """Settings on a fresh database (see `database`).
 
     Short checkpoint and ping intervals keep the tests quick; everything else
     is the default.
     """
-    return Settings.from_env(
-        {}, db=tmp_path / "test.db", checkpoint_interval=0.5, sse_ping_interval=1.0
-    )
+    return Settings.from_env({}, db=database, checkpoint_interval=0.5, sse_ping_interval=1.0)
 
 
 @pytest.fixture

@@ -218,3 +218,60 @@ def test_train_takes_features_and_the_articles_shortcut(
     with pytest.raises(SystemExit) as refused:
         main(["train", "--db", str(db), "--features", "x1,nope", "--quiet"])
     assert refused.value.code == 2 and "--features" in capsys.readouterr().err
+
+
+def test_train_on_postgresql_in_its_own_process(postgres_url: str) -> None:
+    """`backprop-live train` as a real process on a PostgreSQL store; a server on the
+    same database serves the run. The URL's password is never printed."""
+    url = postgres_url.replace("postgres@", "postgres:s3cret@")  # trust: the password is unused
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", "--db", url, "--dataset", "xor",
+         "--n-samples", "60", "--hidden", "4", "--epochs", "30", "--batch-size", "full",
+         "--seed", "5", "--quiet", "--name", "on postgres"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "completed at epoch 30" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr and "postgres:***@" in done.stdout
+    with TestClient(create_app(Settings.from_env({}, db=postgres_url))) as client:
+        (run,) = client.get("/api/runs").json()["runs"]
+        assert (run["name"], run["status"], run["epoch"]) == ("on postgres", "completed", 30)
+        metrics = client.get(f"/api/runs/{run['id']}/metrics").json()
+        assert metrics["epoch"] == list(range(1, 31))
+        assert client.get(f"/api/runs/{run['id']}/weights").json()["epoch"] == 30
+        # The same config trained by the server gives the same numbers, to the bit.
+        twin = client.post("/api/runs", json={**run["config"], "start": False}).json()
+        client.post(f"/api/runs/{twin['id']}/step", json={"epochs": 30})
+        assert client.get(f"/api/runs/{twin['id']}/metrics").json() == metrics
+
+
+def test_train_refuses_a_database_it_cannot_use(postgres_cluster: object) -> None:
+    for db, words in (
+        ("mysql://me@localhost/runs", "mysql:// is not a database this server uses"),
+        ("postgresql://me:pw@127.0.0.1:1/runs", "database: cannot connect to PostgreSQL at"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "train", "--db", db, "--dataset", "xor",
+             "--epochs", "2", "--quiet"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert words in done.stderr and "Traceback" not in done.stderr
+        assert ":pw@" not in done.stderr
+
+
+def test_serve_refuses_a_database_it_cannot_reach_in_one_line(postgres_cluster: object) -> None:
+    with socket.socket() as s:  # a free port: the server must not get as far as binding it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+         "--db", "postgresql://bp:pw@127.0.0.1:1/runs"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "backprop-live serve: error: database: cannot connect to PostgreSQL at "
+        "postgresql://bp:***@127.0.0.1:1/runs"
+    ), done.stderr
+    assert "Traceback" not in done.stderr and ":pw@" not in done.stderr

@@ -43,7 +43,7 @@ def test_settings_come_from_the_environment() -> None:
     settings = Settings.from_env(
         {"BACKPROP_LIVE_DB": "/tmp/x.db", "BACKPROP_LIVE_MAX_RUNNING_RUNS": "3"}
     )
-    assert settings.db == Path("/tmp/x.db") and settings.max_running_runs == 3
+    assert settings.db == "/tmp/x.db" and settings.max_running_runs == 3
     with pytest.raises(SettingsError, match="BACKPROP_LIVE_PORT"):
         Settings.from_env({"BACKPROP_LIVE_PORT": "eighty"})
 
@@ -60,7 +60,11 @@ def test_settings_come_from_the_environment() -> None:
         ("MAX_STREAMS_PER_CLIENT", ["0"], ["1"]),
         ("WEIGHTS_CACHE_MB", ["0", "-1", "1.5", "1048577"], ["1", "256", "1048576"]),
         ("PORT", ["0", "65536", "-1", "eighty"], ["1", "65535"]),
-        ("DB", [":memory:"], ["runs.db"]),
+        (
+            "DB",
+            [":memory:", "mysql://h/db", "postgresql://h:port/db", "postgresql://"],
+            ["runs.db", "postgresql://u:p@h:5432/db", "postgres://h/db", "postgresql:///db"],
+        ),
         ("ALLOWED_HOSTS", ["a.example,,b"], ["a.example", "a,b", "*"]),
     ],
 )

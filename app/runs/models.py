@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -237,11 +238,23 @@ class InitialWeights(BaseModel):
 # ---- runs --------------------------------------------------------------------------------
 
 
+def _no_nul(text: str | None) -> str | None:
+    # A database's text column cannot hold NUL (PostgreSQL refuses it; SQLite would cut
+    # names short in some tools): refused here, on every store, in words.
+    if text is not None and "\x00" in text:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    return text
+
+
+# A run's or a sweep's name, as stored.
+Name = Annotated[str | None, Field(max_length=80), AfterValidator(_no_nul)]
+
+
 class RunCreate(BaseModel):
     """Body of `POST /api/runs` (API.md table: defaults and limits)."""
 
     model_config = _STRICT
-    name: str | None = Field(None, max_length=80)
+    name: Name = None
     dataset: DatasetSpec = Field(default_factory=_default_dataset)
     hidden_layers: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
         default_factory=lambda: [8, 8], max_length=10

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.runs.errors import ProblemError
 from app.runs.messages import problem_from_validation
-from app.runs.models import RunCreate, RunStatus, RunView
+from app.runs.models import Name, RunCreate, RunStatus, RunView
 from app.runs.record import Run, initial_checkpoint, prepare_run, stored_row, utcnow
 from app.storage.errors import StorageError
 
@@ -42,7 +42,7 @@ class SweepCreate(BaseModel):
     """Body of `POST /api/sweeps`."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, max_length=80)
+    name: Name = None
     base: dict[str, Any] = Field(default_factory=dict, description="POST /api/runs fields")
     grid: dict[str, list[Any]] = Field(
         default_factory=dict, description="field -> the values it takes, one run per combination"

@@ -8,7 +8,6 @@ import io
 import json
 import pickle
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -175,8 +174,8 @@ def test_every_bad_input_is_named_and_creates_nothing(client: TestClient) -> Non
     assert len(client.get("/api/runs").json()["runs"]) == before
 
 
-def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
-    settings = Settings.from_env({}, db=tmp_path / "small.db", max_body_bytes=2000)
+def test_a_body_over_the_limit_is_413(database: str) -> None:
+    settings = Settings.from_env({}, db=database, max_body_bytes=2000)
     with TestClient(create_app(settings)) as client:
         arrays = good_arrays(client)
         body = npz({**arrays, "padding": np.zeros(1000)})

@@ -54,7 +54,7 @@ def test_new_app_on_the_same_database_serves_the_same_runs(settings: Settings) -
 
 @contextmanager
 def server_process(
-    db: Path, *, graceful: str | None = "2", extra_env: dict[str, str] | None = None
+    db: Path | str, *, graceful: str | None = "2", extra_env: dict[str, str] | None = None
 ) -> Iterator[httpx.Client]:
     """`python -m uvicorn app.main:app` on an inherited listening socket (no port race)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -100,8 +100,8 @@ def server_process(
 
 
 @pytest.mark.slow
-def test_sigkill_mid_training_leaves_interrupted_and_intact_runs(tmp_path: Path) -> None:
-    db = tmp_path / "killed.db"
+def test_sigkill_mid_training_leaves_interrupted_and_intact_runs(database: str) -> None:
+    db = database
     config = {**TINY_RUN, "start": False}
     with server_process(db) as client:
         done = client.post("/api/runs", json={**config, "epochs": 20}).json()
@@ -150,10 +150,10 @@ def test_sigkill_mid_training_leaves_interrupted_and_intact_runs(tmp_path: Path)
         client.post(f"/api/runs/{training['id']}/stop")
 
 
-def test_sigterm_ends_open_streams_without_a_graceful_timeout(tmp_path: Path) -> None:
+def test_sigterm_ends_open_streams_without_a_graceful_timeout(database: str) -> None:
     """Plain `uvicorn app.main:app` waits for every connection: the streams must end."""
     with server_process(
-        tmp_path / "streams.db", graceful=None, extra_env={"BACKPROP_LIVE_SSE_PING_INTERVAL": "1"}
+        database, graceful=None, extra_env={"BACKPROP_LIVE_SSE_PING_INTERVAL": "1"}
     ) as client:
         idle = client.post("/api/runs", json={**TINY_RUN, "start": False}).json()
         busy = client.post("/api/runs", json={**TINY_RUN, "epochs": 10_000_000}).json()
@@ -170,7 +170,7 @@ def test_sigterm_ends_open_streams_without_a_graceful_timeout(tmp_path: Path) ->
                 for _ in stream:  # each stream ends (the read timeout guards a hang)
                     pass
         assert client.process.wait(60) in (0, -signal.SIGTERM)  # type: ignore[attr-defined]
-    with server_process(tmp_path / "streams.db") as client:
+    with server_process(database) as client:
         assert client.get(f"/api/runs/{busy['id']}").json()["status"] in (
             "interrupted",
             "stopped",

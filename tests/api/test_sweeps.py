@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from httpx_sse import connect_sse
@@ -16,10 +14,8 @@ BASE = {**TINY_RUN, "epochs": 20_000, "max_epochs_per_second": 200}
 
 
 @pytest.fixture
-def one_slot(tmp_path: Path) -> Settings:
-    return Settings.from_env(
-        {}, db=tmp_path / "sweeps.db", checkpoint_interval=0.5, max_running_runs=1
-    )
+def one_slot(database: str) -> Settings:
+    return Settings.from_env({}, db=database, checkpoint_interval=0.5, max_running_runs=1)
 
 
 @pytest.fixture
@@ -118,8 +114,8 @@ def test_a_bad_combination_is_named_in_plain_words(app_client: TestClient) -> No
     assert "(in the grid, with seed=1, learning_rate=-1.0)" in detail
 
 
-def test_stored_runs_limit_holds(tmp_path: Path) -> None:
-    settings = Settings.from_env({}, db=tmp_path / "s.db", max_stored_runs=3)
+def test_stored_runs_limit_holds(database: str) -> None:
+    settings = Settings.from_env({}, db=database, max_stored_runs=3)
     with TestClient(create_app(settings)) as client:
         body = {"base": {**TINY_RUN, "epochs": 5}, "grid": {"seed": [1, 2, 3, 4]}}
         response = client.post("/api/sweeps", json=body)

@@ -40,14 +40,6 @@ needs_cluster_settings = pytest.mark.xfail(
     reason=f"Settings has no {sorted(PENDING)} until the ray branch is merged",
     strict=True,
 )
-# And BACKPROP_LIVE_DB takes a postgresql:// URL once the pg branch is merged (before,
-# it is a Path, which folds the URL's "//").
-PG_URL = "postgresql://backprop:pw@postgres:5432/backprop_live"
-needs_postgres_settings = pytest.mark.xfail(
-    str(Settings(db=PG_URL).db) != PG_URL,
-    reason="BACKPROP_LIVE_DB takes a postgresql:// URL once the pg branch is merged",
-    strict=True,
-)
 INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}")
 
 
@@ -96,7 +88,6 @@ def test_every_backprop_live_variable_is_a_setting() -> None:
 
 
 @needs_cluster_settings
-@needs_postgres_settings
 def test_the_api_servers_environment_makes_valid_settings() -> None:
     if not PENDING and importlib.util.find_spec("ray") is None:
         pytest.skip("Settings refuses executor=ray without Ray (the cluster extra)")

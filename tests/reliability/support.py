@@ -35,7 +35,7 @@ class ServeProcess:
 
 @contextmanager
 def serve_process(
-    db: Path, *args: str, env: dict[str, str] | None = None, output: Any = None
+    db: Path | str, *args: str, env: dict[str, str] | None = None, output: Any = None
 ) -> Iterator[ServeProcess]:
     """The product's own entry point (its graceful-shutdown timeout, its checks)."""
     port = free_port()

@@ -15,6 +15,7 @@ import pytest
 
 from app.config import Settings
 from app.main import create_app
+from tests.pg import module_database
 from tests.support import TINY_RUN, LiveServer, strict_json
 
 MAX_SAMPLES = 100_000
@@ -22,11 +23,13 @@ MAX_WIDTH = 4096
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("bad-input") / "bad.db"
-    settings = Settings.from_env({}, db=db, checkpoint_interval=0.5, sse_ping_interval=1.0)
-    with LiveServer(create_app(settings)) as live:
-        yield live
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    with module_database(request, tmp_path_factory.mktemp("bad-input")) as db:
+        settings = Settings.from_env({}, db=db, checkpoint_interval=0.5, sse_ping_interval=1.0)
+        with LiveServer(create_app(settings)) as live:
+            yield live
 
 
 @pytest.fixture
@@ -148,3 +151,17 @@ def test_events_of_a_malformed_run_id_is_404(client: httpx.Client) -> None:
         response = client.get(f"/api/runs/{run_id}/events")
         assert response.status_code in (404, 422), (run_id, response.status_code)
         assert strict_json(response.content)["detail"]
+
+
+def test_a_name_with_a_nul_character_is_refused_in_words(client: httpx.Client) -> None:
+    """No text column can hold NUL (PostgreSQL refuses it): a 422 naming the field on
+    every store, never the database's 503."""
+    payload = _refused(client, {**TINY_RUN, "name": "a\x00b", "start": False})
+    assert "name" in str(payload["detail"]) and "NUL" in str(payload["detail"])
+    kept = client.post("/api/runs", json={**TINY_RUN, "start": False}).json()
+    patched = client.patch(f"/api/runs/{kept['id']}", json={"name": "\x00"})
+    assert patched.status_code == 422 and "NUL" in patched.text, patched.text
+    sweep = {"name": "s\x00", "base": {**TINY_RUN, "epochs": 2}, "grid": {"seed": [1]}}
+    refused = client.post("/api/sweeps", json=sweep)
+    assert refused.status_code == 422 and "NUL" in refused.text, refused.text
+    client.delete(f"/api/runs/{kept['id']}")

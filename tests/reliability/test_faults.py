@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.storage.store import Store
+from app.storage.store import SqliteStore, Store
+from tests.pg import on_postgres
 from tests.reliability.support import serve_process
 from tests.support import TINY_RUN, LiveServer, wait_for_status, wait_until
 
@@ -45,9 +46,9 @@ def _process_group(pgid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_sigterm_with_streams_and_running_runs_exits_within_5_s_with_checkpoints(
-    tmp_path: Path,
+    database: str,
 ) -> None:
-    db = tmp_path / "term.db"
+    db = database
     with serve_process(db, env={"BACKPROP_LIVE_SSE_PING_INTERVAL": "1"}) as server:
         client = server.client
         runs = [client.post("/api/runs", json=ENDLESS).json() for _ in range(2)]
@@ -138,6 +139,11 @@ def test_a_worker_killed_from_outside_fails_its_run_only(live_server: LiveServer
 # ---- a full disk ---------------------------------------------------------------------------
 
 
+# A full disk is SQLite's own failure here (PRAGMA max_page_count); PostgreSQL's
+# (a server that is down or gone) are in tests/reliability/test_postgres_outage.py.
+sqlite_only = pytest.mark.skipif(on_postgres(), reason="a full SQLite file")
+
+
 @contextmanager
 def disk_full(store: Store) -> Iterator[None]:
     """Every connection of ``store`` sees a database that cannot grow (SQLITE_FULL).
@@ -172,6 +178,7 @@ def _state(client: Any, run_id: str) -> dict[str, Any]:
     }
 
 
+@sqlite_only
 def test_full_disk_is_503_with_a_detail_and_leaves_a_consistent_database(
     settings: Settings,
 ) -> None:
@@ -217,6 +224,7 @@ def test_full_disk_is_503_with_a_detail_and_leaves_a_consistent_database(
         assert _state(client, twin["id"])["/metrics"] == _state(client, kept["id"])["/metrics"]
 
 
+@sqlite_only
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "stored_epochs",
@@ -264,6 +272,7 @@ def test_disk_filling_up_mid_training_keeps_the_last_durable_state(
         assert resumed["epoch"] == after["epoch"] + 2
 
 
+@sqlite_only
 def test_full_disk_detail_says_the_disk_is_full(client: TestClient) -> None:
     custom = {"kind": "custom", "task": "regression", "x": [[0.5]] * 5000, "y": [0.5] * 5000}
     with disk_full(client.app.state.store):
@@ -275,7 +284,12 @@ def test_full_disk_detail_says_the_disk_is_full(client: TestClient) -> None:
 @contextmanager
 def read_only(store: Store) -> Iterator[None]:
     """Every connection of ``store`` refuses writes, as a read-only file would
-    (``PRAGMA query_only``: chmod does not stop root, who may run the tests)."""
+    (``PRAGMA query_only``: chmod does not stop root, who may run the tests), or as a
+    PostgreSQL server in read-only mode would (``default_transaction_read_only``)."""
+    if not isinstance(store, SqliteStore):
+        with _read_only_postgres(store):
+            yield
+        return
     limited: list[sqlite3.Connection] = []
     original = store._connection
 
@@ -293,6 +307,26 @@ def read_only(store: Store) -> Iterator[None]:
         del store._connection
         for db in limited:
             db.execute("PRAGMA query_only = OFF")
+
+
+@contextmanager
+def _read_only_postgres(store: Any) -> Iterator[None]:
+    original = store._connection
+
+    @contextmanager
+    def guarded() -> Iterator[Any]:
+        with original() as conn:
+            conn.execute("SET default_transaction_read_only = on")
+            try:
+                yield conn
+            finally:
+                conn.execute("SET default_transaction_read_only = off")
+
+    store._connection = guarded
+    try:
+        yield
+    finally:
+        del store._connection
 
 
 def test_read_only_database_is_503_and_reads_still_work(client: TestClient) -> None:

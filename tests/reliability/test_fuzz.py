@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import allow_header_conformance, positive
 
 from app.config import Settings
 from app.main import create_app
+from tests.pg import module_database
 from tests.support import TINY_RUN, LiveServer
 
 EXAMPLES = int(os.environ.get("BACKPROP_LIVE_FUZZ_EXAMPLES", "30"))
@@ -58,12 +59,14 @@ schema = schemathesis.openapi.from_dict(_openapi(), config=_config).exclude(path
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    # One training run at a time: generated configs can be big, and the machine is shared.
-    config = Settings.from_env({}, db=db, max_running_runs=1, checkpoint_interval=1.0)
-    with LiveServer(create_app(config)) as server:
-        yield server
+def fuzz_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    with module_database(request, tmp_path_factory.mktemp("fuzz")) as db:
+        # One training run at a time: generated configs can be big, and the machine is shared.
+        config = Settings.from_env({}, db=db, max_running_runs=1, checkpoint_interval=1.0)
+        with LiveServer(create_app(config)) as server:
+            yield server
 
 
 @pytest.fixture(scope="module")

@@ -2,26 +2,26 @@
 train their own runs under a lease, and neither touches the other's.
 
 Both sides are real: a uvicorn server in this process and the CLI as a child process
-on the same SQLite file. Waits across processes poll the database or the API."""
+on the same database (a SQLite file, or PostgreSQL with BACKPROP_LIVE_TEST_DB=postgresql).
+Waits across processes poll the database or the API."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 
 from app.config import Settings
 from app.main import create_app
+from tests.pg import query
 from tests.support import TINY_RUN, LiveServer, wait_for_status, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(db: Path, *args: str) -> subprocess.Popen[bytes]:
+def cli(db: str, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "train", "--db", str(db), "--quiet", *args],
         cwd=PROJECT_ROOT,
@@ -30,26 +30,19 @@ def cli(db: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def stored_status(db: Path, run_id: str) -> str:
-    with closing(sqlite3.connect(db)) as conn:
-        return str(conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
+def stored_status(db: str, run_id: str) -> str:
+    return str(query(db, "SELECT status FROM runs WHERE id = ?", (run_id,))[0][0])
 
 
-def running_in_db(db: Path) -> list[str]:
+def running_in_db(db: str) -> list[str]:
     """The ids of runs stored as running past their first checkpoint ([] before the CLI
     made its tables): the CLI is then past its start-up and handles Ctrl-C."""
-    try:
-        with closing(sqlite3.connect(db)) as conn:
-            rows = conn.execute(
-                "SELECT id FROM runs WHERE status = 'running' AND epoch > 0"
-            ).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    return [r[0] for r in rows]
+    rows = query(db, "SELECT id FROM runs WHERE status = 'running' AND epoch > 0")
+    return [str(r[0]) for r in rows]
 
 
-def test_the_cli_leaves_the_servers_running_runs_alone(tmp_path: Path) -> None:
-    db = tmp_path / "shared.db"
+def test_the_cli_leaves_the_servers_running_runs_alone(database: str) -> None:
+    db = database
     with LiveServer(create_app(Settings.from_env({}, db=db))) as server, server.client() as api:
         run = api.post("/api/runs", json={**TINY_RUN, "epochs": 10_000_000}).json()
         wait_until(lambda: api.get(f"/api/runs/{run['id']}").json()["epoch"] > 2)
@@ -67,8 +60,8 @@ def test_the_cli_leaves_the_servers_running_runs_alone(tmp_path: Path) -> None:
         api.post(f"/api/runs/{run['id']}/stop")
 
 
-def test_a_server_leaves_a_run_the_cli_trains_alone(tmp_path: Path) -> None:
-    db = tmp_path / "shared.db"
+def test_a_server_leaves_a_run_the_cli_trains_alone(database: str) -> None:
+    db = database
     training = cli(db, "--dataset", "xor", "--hidden", "4", "--epochs", "10000000")
     try:
         (cli_run,) = wait_until(lambda: running_in_db(db), timeout=60, what="the CLI's run")
@@ -92,8 +85,8 @@ def test_a_server_leaves_a_run_the_cli_trains_alone(tmp_path: Path) -> None:
             training.wait(30)
 
 
-def test_a_killed_cli_run_is_recovered_by_the_server(tmp_path: Path) -> None:
-    db = tmp_path / "shared.db"
+def test_a_killed_cli_run_is_recovered_by_the_server(database: str) -> None:
+    db = database
     training = cli(db, "--dataset", "xor", "--hidden", "4", "--epochs", "10000000")
     (cli_run,) = wait_until(lambda: running_in_db(db), timeout=60, what="the CLI's run")
     os.kill(training.pid, signal.SIGKILL)

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
@@ -157,7 +156,7 @@ def test_a_stalled_header_does_not_block_the_server(live_server: LiveServer) -> 
             sock.close()
 
 
-def test_body_limit_and_deadline_come_from_the_environment(tmp_path: Path) -> None:
+def test_body_limit_and_deadline_come_from_the_environment(database: str) -> None:
     settings = Settings.from_env(
         {
             "BACKPROP_LIVE_MAX_STREAMS_PER_CLIENT": "5",
@@ -166,7 +165,7 @@ def test_body_limit_and_deadline_come_from_the_environment(tmp_path: Path) -> No
             "BACKPROP_LIVE_MAX_RUNNING_RUNS": "3",
             "BACKPROP_LIVE_MAX_BODY_BYTES": "1000",
         },
-        db=tmp_path / "env.db",
+        db=database,
     )
     assert settings.max_streams_per_client == 5 and settings.body_timeout == 2.5
     assert settings.max_stored_runs == 7 and settings.max_running_runs == 3

@@ -92,8 +92,8 @@ def heavy_reads(server: LiveServer, url: str, body: Path) -> tuple[float, float,
     return max(probe.latencies), took, len(probe.latencies)
 
 
-def test_health_answers_within_150_ms_during_big_predictions(tmp_path: Path) -> None:
-    settings = Settings.from_env({}, db=tmp_path / "runs.db")
+def test_health_answers_within_150_ms_during_big_predictions(tmp_path: Path, database: str) -> None:
+    settings = Settings.from_env({}, db=database)
     body = tmp_path / "predict.json"
     x = np.random.default_rng(0).uniform(-1, 1, (ROWS, 2))
     body.write_bytes(orjson.dumps({"inputs": x}, option=orjson.OPT_SERIALIZE_NUMPY))

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from app.config import Settings
 from app.runs.broadcast import RunHub
 from app.runs.manager import RunManager
-from app.storage.store import Store
+from app.storage.store import open_store
 
 TEST_TIMEOUT = 120.0
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -30,7 +30,7 @@ def run_async(fn: F) -> Callable[..., Any]:
 @asynccontextmanager
 async def opened(settings: Settings) -> AsyncIterator[RunManager]:
     """A started manager on settings.db; shut down and closed afterwards."""
-    store = Store(settings.db)
+    store = open_store(settings.db)
     manager = RunManager(store, settings)
     await manager.startup()
     try:

@@ -12,7 +12,7 @@ import numpy as np
 from app.config import Settings
 from app.runs.manager import RunManager
 from app.runs.models import RunCreate, RunPatch
-from app.storage.store import Store
+from app.storage.store import open_store
 from tests.runs.helpers import opened, run_async, wait_settled, wait_until
 
 CONFIG: dict[str, Any] = {
@@ -131,7 +131,7 @@ async def test_restart_keeps_finished_runs_identical(settings: Settings) -> None
 
 @run_async
 async def test_crash_leaves_interrupted_run_that_resumes_exactly(settings: Settings) -> None:
-    store = Store(settings.db)
+    store = open_store(settings.db)
     m = RunManager(store, settings)
     await m.startup()
     expected = await reference(m)
@@ -141,7 +141,7 @@ async def test_crash_leaves_interrupted_run_that_resumes_exactly(settings: Setti
     await crash(m)
     store.close()
 
-    checkpoint = Store(settings.db).load_checkpoint(run_id)
+    checkpoint = open_store(settings.db).load_checkpoint(run_id)
     assert checkpoint is not None and checkpoint.epoch >= 1
     async with opened(settings) as m:
         view = m.get(run_id)

@@ -17,7 +17,7 @@ from app.runs.manager import RunManager
 from app.runs.models import RunCreate, RunPatch
 from app.runs.run_config import RunConfig
 from app.runs.worker import build_trainer
-from app.storage.store import Checkpoint, Store
+from app.storage.store import Checkpoint, open_store
 from tests.runs.helpers import opened, run_async, wait_settled, wait_until
 
 TINY: dict[str, Any] = {
@@ -70,7 +70,7 @@ async def test_run_completes_with_every_epoch_once(settings: Settings) -> None:
         with pytest.raises(ProblemError) as err:
             await m.start(view.id)
         assert err.value.status_code == 409
-    rows = Store(settings.db).load_runs()
+    rows = open_store(settings.db).load_runs()
     assert rows[0]["status"] == "completed" and rows[0]["epoch"] == 30
 
 
@@ -87,7 +87,7 @@ async def test_stop_returns_the_final_stored_epoch(settings: Settings) -> None:
         assert m.diagnostics()["running"] == 0
         again = await m.stop(view.id)  # a no-op from any other status
         assert again.epoch == stopped.epoch
-        store = Store(settings.db)
+        store = open_store(settings.db)
         checkpoint = store.load_checkpoint(view.id)
         assert checkpoint is not None and checkpoint.epoch == stopped.epoch
         assert store.load_metrics(view.id)[-1].epoch == stopped.epoch
@@ -154,7 +154,7 @@ async def test_reset_restores_the_creation_weights(settings: Settings) -> None:
         await started_and_moving(m, run_id, 6)
         view = await m.reset(run_id)
         assert view.status == "created" and m.diagnostics()["running"] == 0
-    store = Store(settings.db)
+    store = open_store(settings.db)
     assert store.load_metrics(run_id) == [] and store.load_checkpoint(run_id) is None
     store.close()
 
@@ -197,7 +197,7 @@ async def test_delete_ends_streams_and_data(settings: Settings) -> None:
             m.get(run_id)
         assert err.value.status_code == 404
         assert m.list_runs() == [] and m.diagnostics()["running"] == 0
-    store = Store(settings.db)
+    store = open_store(settings.db)
     assert store.load_runs() == [] and store.load_metrics(run_id) == []
     store.close()
 
@@ -350,7 +350,7 @@ async def test_sigterm_to_a_worker_checkpoints_and_interrupts(settings: Settings
         view = m.get(run_id)
         assert view.status == "interrupted"
         assert m.metrics(run_id)["epoch"] == list(range(1, view.epoch + 1))
-        store = Store(settings.db)
+        store = open_store(settings.db)
         checkpoint = store.load_checkpoint(run_id)
         store.close()
         assert checkpoint is not None and checkpoint.epoch == view.epoch
@@ -363,7 +363,7 @@ async def test_a_worker_error_fails_the_run_with_its_message(settings: Settings)
     async with opened(settings) as m:
         run_id = (await m.create(body())).id
         await m.step(run_id, 2)
-    store = Store(settings.db)  # a checkpoint that belongs to another network
+    store = open_store(settings.db)  # a checkpoint that belongs to another network
     saved = store.load_checkpoint(run_id)
     assert saved is not None
     broken = Checkpoint(2, saved.arrays, {**saved.meta, "layer_sizes": [2, 9, 1]})

@@ -14,7 +14,7 @@ from app.config import Settings
 from app.runs.manager import RunManager
 from app.runs.models import RunStatus
 from app.runs.sweeps import SweepCreate
-from app.storage.store import Store
+from app.storage.store import open_store
 from tests.runs.helpers import opened, run_async, wait_until
 from tests.runs.test_durability import crash
 
@@ -99,7 +99,7 @@ async def test_restart_keeps_queued_runs_queued_and_requeues_running_ones(
         hub = manager.hub(a)
         await wait_until(hub, lambda: hub.history.last_epoch >= 20)
     # the shutdown interrupted a, at its last checkpoint
-    store = Store(one_slot.db)
+    store = open_store(one_slot.db)
     row = store.load_run(a)
     before = store.load_metrics(a)
     store.close()
@@ -128,7 +128,7 @@ async def test_restart_keeps_queued_runs_queued_and_requeues_running_ones(
 
 @run_async
 async def test_after_a_crash_the_running_run_is_requeued_ahead(one_slot: Settings) -> None:
-    store = Store(one_slot.db)
+    store = open_store(one_slot.db)
     manager = RunManager(store, one_slot)
     await manager.startup()
     sweep = await manager.create_sweep(sweep_body(SLOW, 2))

@@ -1,8 +1,10 @@
-"""Store: round trips, one-transaction progress, rewinds, and storage errors."""
+"""Store: round trips, one-transaction progress, rewinds, and storage errors, on
+SQLite and on PostgreSQL (a database of the session's cluster, tests/pg.py)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,36 @@ from app.storage.store import (
     METRIC_SLICE,
     Checkpoint,
     MetricRow,
+    SqliteStore,
     Store,
+    open_store,
     pack_arrays,
     unpack_arrays,
 )
+
+OpenStore = Callable[[], Store]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One empty database of each kind: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def make_store(location: str) -> Iterator[OpenStore]:
+    """Opens a store on the test's database (again: a second process's view of it)."""
+    opened: list[Store] = []
+
+    def make() -> Store:
+        opened.append(open_store(location))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
 
 
 def run_row(run_id: str = "a", **fields: Any) -> dict[str, Any]:
@@ -44,8 +72,8 @@ def checkpoint(epoch: int) -> Checkpoint:
     return Checkpoint(epoch, arrays, {"epoch": epoch, "shuffle_rng": {"state": "123"}})
 
 
-def test_round_trip_and_order(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_round_trip_and_order(make_store: OpenStore) -> None:
+    store = make_store()
     custom = {"x": np.array([[0.0, 1.0], [2.0, 3.0]]), "y": np.array([0, 1])}
     store.insert_run(run_row("a"), custom)
     store.insert_run(run_row("b", name="second"))
@@ -61,8 +89,8 @@ def test_round_trip_and_order(tmp_path: Path) -> None:
     store.close()
 
 
-def test_progress_is_atomic_and_rewinds_to_the_checkpoint(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_progress_is_atomic_and_rewinds_to_the_checkpoint(make_store: OpenStore) -> None:
+    store = make_store()
     store.insert_run(run_row())
     nan_row = MetricRow(6, float("nan"), float("inf"), None, None, [float("nan")])
     store.commit_progress("a", rows(1, 5), checkpoint(5), {"epoch": 5, "status": "running"})
@@ -85,8 +113,8 @@ def test_progress_is_atomic_and_rewinds_to_the_checkpoint(tmp_path: Path) -> Non
     store.close()
 
 
-def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_failed_transaction_leaves_nothing(make_store: OpenStore) -> None:
+    store = make_store()
     store.insert_run(run_row())
     with pytest.raises(ValueError):
         store.commit_progress("a", rows(1, 3), checkpoint(3), {"nope": 1})
@@ -94,10 +122,10 @@ def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     store.close()
 
 
-def test_many_rows_are_stored_in_slices_of_one_transaction(tmp_path: Path) -> None:
+def test_many_rows_are_stored_in_slices_of_one_transaction(make_store: OpenStore) -> None:
     """A checkpoint of a fast run carries thousands of rows; they are inserted in
     slices (the event loop gets the GIL in between) but still commit or fail as one."""
-    store = Store(tmp_path / "s.db")
+    store = make_store()
     store.insert_run(run_row())
     n = 2 * METRIC_SLICE + 7
     store.commit_progress("a", rows(1, n), checkpoint(n), {"epoch": n})
@@ -114,7 +142,7 @@ def test_many_rows_are_stored_in_slices_of_one_transaction(tmp_path: Path) -> No
 
 def test_full_disk_raises_storage_error(tmp_path: Path) -> None:
     path = tmp_path / "full.db"
-    store = Store(path)
+    store = SqliteStore(path)
     store.insert_run(run_row())
     store._connection().execute("PRAGMA max_page_count = 12")  # a tiny "disk"
     big = Checkpoint(1, {"params": np.random.default_rng(0).random(200_000)}, {})
@@ -126,9 +154,9 @@ def test_full_disk_raises_storage_error(tmp_path: Path) -> None:
 
 def test_unopenable_database_raises_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError):
-        Store(tmp_path / "missing-dir" / "x.db")
+        SqliteStore(tmp_path / "missing-dir" / "x.db")
     with pytest.raises(StorageError):
-        Store(":memory:")
+        SqliteStore(":memory:")
 
 
 def test_arrays_never_unpickle() -> None:
@@ -140,8 +168,8 @@ def test_arrays_never_unpickle() -> None:
         unpack_arrays(buffer.getvalue())
 
 
-def test_closed_store_refuses(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_closed_store_refuses(make_store: OpenStore) -> None:
+    store = make_store()
     store.close()
     with pytest.raises(StorageError):
         store.load_runs()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.storage import vacuum
-from app.storage.store import SCHEMA, Checkpoint, Store
+from app.storage.store import SCHEMA, Checkpoint, SqliteStore
 from tests.storage.test_store import rows, run_row
 
 MB = 2**20
@@ -27,7 +27,7 @@ def big_checkpoint(seed: int) -> Checkpoint:
     return Checkpoint(3, arrays, {"epoch": 3})
 
 
-def store_big_runs(store: Store, ids: list[str]) -> None:
+def store_big_runs(store: SqliteStore, ids: list[str]) -> None:
     for i, run_id in enumerate(ids):
         store.insert_run(run_row(run_id), {"x": np.zeros((50_000, 2)), "y": np.zeros(50_000)})
         store.commit_progress(run_id, rows(1, 3), big_checkpoint(i), {"epoch": 3})
@@ -35,7 +35,7 @@ def store_big_runs(store: Store, ids: list[str]) -> None:
 
 def test_deleting_runs_shrinks_the_file(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
-    store = Store(path)
+    store = SqliteStore(path)
     empty = on_disk(path)
     ids = [f"r{i}" for i in range(5)]
     store_big_runs(store, ids)
@@ -49,7 +49,7 @@ def test_deleting_runs_shrinks_the_file(tmp_path: Path) -> None:
 
 def test_reset_gives_the_checkpoint_back(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
-    store = Store(path)
+    store = SqliteStore(path)
     store_big_runs(store, ["a"])
     before = on_disk(path)
     store.clear_progress("a", {"epoch": 0})
@@ -59,7 +59,7 @@ def test_reset_gives_the_checkpoint_back(tmp_path: Path) -> None:
 
 
 def test_load_params_reads_the_weights_alone(tmp_path: Path) -> None:
-    store = Store(tmp_path / "runs.db")
+    store = SqliteStore(tmp_path / "runs.db")
     store_big_runs(store, ["a"])
     epoch, params = store.load_params("a")  # type: ignore[misc]
     expected = big_checkpoint(0).arrays["params"]
@@ -73,7 +73,7 @@ def test_an_old_small_database_is_rewritten_once_for_incremental_vacuum(tmp_path
     db.executescript(SCHEMA)  # made before this change: auto_vacuum = NONE
     assert db.execute("PRAGMA auto_vacuum").fetchone() == (0,)
     db.close()
-    store = Store(path)
+    store = SqliteStore(path)
     store.insert_run(run_row("kept"))
     store.close()
     db = sqlite3.connect(path)
@@ -90,7 +90,7 @@ def test_an_old_large_database_is_left_as_it_is(
     db.executescript(SCHEMA)
     db.close()
     monkeypatch.setattr(vacuum, "REWRITE_MAX_BYTES", 0)
-    Store(path).close()  # starts, keeps the data and the mode (and logs how to convert)
+    SqliteStore(path).close()  # starts, keeps the data and the mode (and logs how to convert)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA auto_vacuum").fetchone() == (0,)
     db.close()
