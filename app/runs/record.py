@@ -55,7 +55,7 @@ class Run:
     n_params: int
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Latest weights (flat, never mutated: a snapshot); None until loaded and after the
-    # weights cache drops them (RunManager._params loads them again).
+    # weights cache drops them (RunRegistry.params loads them again).
     params: np.ndarray | None = None
     params_epoch: int = 0
     params_generation: int = 0  # bumps with every new snapshot (a load in flight checks it)

@@ -197,7 +197,11 @@ class SweepQueue:
         return sweep
 
     def _sweep_view(self: RunManager, sweep: Sweep) -> SweepView:
-        runs = [self._view(self._runs[i]) for i in sweep.run_ids if i in self._runs]
+        runs = [
+            self.registry.view(self.registry.runs[i])
+            for i in sweep.run_ids
+            if i in self.registry.runs
+        ]
         return SweepView(sweep.id, sweep.name, sweep.grid, sweep.base, runs, sweep.created_at)
 
     # ---- commands -------------------------------------------------------------------
@@ -205,9 +209,9 @@ class SweepQueue:
     async def create_sweep(self: RunManager, body: SweepCreate) -> SweepView:
         """Validate every combination, store the sweep and all its runs `queued` at once,
         then start as many as there are free slots."""
-        self._check_not_closing()
+        self.supervisor.check_not_closing()
         bodies = run_bodies(body)
-        room = self.settings.max_stored_runs - len(self._runs) - self._creating
+        room = self.settings.max_stored_runs - len(self.registry.runs) - self._creating
         if len(bodies) > room:
             raise ProblemError(
                 409,
@@ -238,9 +242,9 @@ class SweepQueue:
                 "base": sweep.base,
                 "created_at": sweep.created_at.isoformat(),
             }
-            await self._db(self.store.insert_sweep, record, rows)
+            await self.writer.call(self.store.insert_sweep, record, rows)
             for run, _ in prepared:
-                self._runs[run.id] = run
+                self.registry.runs[run.id] = run
                 self.weights_cache.touch(run)  # its creation weights; the store has them too
             self._sweeps[sweep.id] = sweep
         finally:
@@ -251,7 +255,7 @@ class SweepQueue:
     async def stop_sweep(self: RunManager, sweep_id: str) -> SweepView:
         """Stop its queued runs (first, so none starts meanwhile), then its running ones."""
         sweep = self._get_sweep(sweep_id)
-        runs = [self._runs[i] for i in sweep.run_ids if i in self._runs]
+        runs = [self.registry.runs[i] for i in sweep.run_ids if i in self.registry.runs]
         for run in runs:
             if run.status == RunStatus.queued:
                 await self.stop(run.id)
@@ -262,10 +266,10 @@ class SweepQueue:
         """Stop it, then delete it and its runs (their streams end)."""
         await self.stop_sweep(sweep_id)
         sweep = self._get_sweep(sweep_id)
-        await self._db(self.store.delete_sweep, sweep.id)
+        await self.writer.call(self.store.delete_sweep, sweep.id)
         self._sweeps.pop(sweep.id, None)
         for run_id in sweep.run_ids:
-            run = self._runs.pop(run_id, None)
+            run = self.registry.runs.pop(run_id, None)
             if run is not None:
                 run.deleted = True
                 if run.hub is not None:
@@ -274,23 +278,21 @@ class SweepQueue:
     # ---- the queue ------------------------------------------------------------------
 
     def _slot_free(self: RunManager) -> bool:
-        running = sum(1 for r in self._runs.values() if r.worker is not None)
-        return running < self.settings.max_running_runs
+        return self.registry.running() < self.settings.max_running_runs
 
     async def _enqueue(self: RunManager, run: Run, ticket: int | None = None) -> None:
         """`run` (of a sweep; caller holds its lock) waits for a slot: status `queued`."""
         run.queued_at = self._tickets.next() if ticket is None else ticket
         run.status, run.message, run.updated_at = RunStatus.queued, None, utcnow()
         fields = {"status": str(run.status), "message": None}
-        await self._db(
+        await self.writer.call(
             self.store.queue_run,
             run.id,
             run.queued_at,
             **fields,
             updated_at=run.updated_at.isoformat(),
         )
-        if run.hub is not None:
-            run.hub.set_view(self._view(run))
+        self.registry.show(run)
 
     async def _queue_if_no_slot(self: RunManager, run: Run) -> bool:
         """From `start` (lock held): a sweep's run with no free slot is queued (True)."""
@@ -301,11 +303,13 @@ class SweepQueue:
 
     def _on_slot_free(self: RunManager) -> None:
         """A worker ended: start the oldest queued run (in a task)."""
-        if not self._closing and any(r.status == RunStatus.queued for r in self._runs.values()):
+        if not self._closing and any(
+            r.status == RunStatus.queued for r in self.registry.runs.values()
+        ):
             self._spawn(self._drain_queue(), "sweep-queue")
 
     def _oldest_queued(self: RunManager) -> Run | None:
-        queued = [r for r in self._runs.values() if r.status == RunStatus.queued]
+        queued = [r for r in self.registry.runs.values() if r.status == RunStatus.queued]
         return min(queued, key=lambda r: r.queued_at or 0, default=None)
 
     async def _drain_queue(self: RunManager) -> None:
@@ -328,7 +332,7 @@ class SweepQueue:
             await self._set_status(run, RunStatus.completed, None)
             return True
         try:
-            await self._launch(run, target=run.config["epochs"])
+            await self.supervisor.launch(run, target=run.config["epochs"])
         except ProblemError as exc:
             if self._closing or not self._slot_free():
                 return False  # the slot was taken meanwhile (or we are closing): wait
@@ -342,8 +346,8 @@ class SweepQueue:
         """At start-up: the sweeps, their runs' links and tickets; a sweep's run the
         stop interrupted is queued again, ahead of the others (it resumes from its
         checkpoint); then the queue starts."""
-        rows = await self._db(self.store.load_sweeps)
-        links = await self._db(self.store.sweep_links)
+        rows = await self.writer.call(self.store.load_sweeps)
+        links = await self.writer.call(self.store.sweep_links)
         for row in rows:
             self._sweeps[row["id"]] = Sweep(
                 row["id"],
@@ -354,17 +358,18 @@ class SweepQueue:
                 datetime.fromisoformat(row["created_at"]),
             )
         for run_id, (sweep_id, ticket) in links.items():
-            run = self._runs.get(run_id)
+            run = self.registry.runs.get(run_id)
             if run is not None:
                 run.sweep_id, run.queued_at = sweep_id, ticket
                 self._tickets.last = max(self._tickets.last, ticket or 0)
         interrupted = [
-            self._runs[run_id]
+            self.registry.runs[run_id]
             for sweep in self._sweeps.values()
             for run_id in sweep.run_ids
-            if run_id in self._runs and self._runs[run_id].status == RunStatus.interrupted
+            if run_id in self.registry.runs
+            and self.registry.runs[run_id].status == RunStatus.interrupted
         ]
-        tickets = [r.queued_at for r in self._runs.values() if r.status == RunStatus.queued]
+        tickets = [r.queued_at for r in self.registry.runs.values() if r.status == RunStatus.queued]
         first = min((t for t in tickets if t is not None), default=time.time_ns())
         for i, run in enumerate(interrupted):  # ahead of those queued before, in grid order
             async with run.lock:

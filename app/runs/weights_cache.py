@@ -6,7 +6,7 @@ while a worker trains it or a stream watches it (`hub.subscribers > 0`); the
 others are idle and are dropped, least recently used first, as soon as the
 weights held in memory pass the budget (`Settings.weights_cache_mb`). A dropped
 run keeps only its row and metrics; the next read loads its weights again
-(`RunManager._load_params`). Pinned runs are never dropped, and count against
+(`RunRegistry.load_params`). Pinned runs are never dropped, and count against
 the budget like the others, so while they alone exceed it no idle run keeps
 its weights.
 

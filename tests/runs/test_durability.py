@@ -56,8 +56,8 @@ async def crash(m: RunManager) -> None:
     for pid in m.diagnostics()["workers"].values():
         if pid is not None:  # None: already gone, its end being stored
             os.kill(pid, signal.SIGKILL)
-    await asyncio.get_running_loop().run_in_executor(None, m._writer.shutdown, True)
-    m._runs.clear()
+    await asyncio.get_running_loop().run_in_executor(None, m.writer.shutdown, True)
+    m.registry.runs.clear()
 
 
 @run_async

@@ -76,7 +76,7 @@ async def test_idle_runs_cost_at_most_the_budget_and_reload_the_same_weights(
             stats = m.weights_cache.stats()
             assert stats.bytes <= budget and 1 <= stats.entries <= 2
             assert stats.evictions >= N_RUNS - 2
-            runs = [m._runs[run_id] for run_id in ids]
+            runs = [m.registry.runs[run_id] for run_id in ids]
             idle = [r for r in runs if r.params is None]
             assert len(idle) >= N_RUNS - 2
             # An idle run holds no weights, no trainer state, and its hub no layers.
@@ -106,7 +106,7 @@ async def test_a_watched_run_keeps_its_weights_and_counts_against_the_budget(
             await m.weights_json(ids[0])
             for run_id in ids[1:]:
                 await m.weights_json(run_id)
-            assert m._runs[ids[0]].params is not None  # pinned: never dropped
+            assert m.registry.runs[ids[0]].params is not None  # pinned: never dropped
             stats = m.weights_cache.stats()
             assert stats.pinned_entries == 1
             assert stats.pinned_bytes == m.get(ids[0]).n_params * 4  # float32
@@ -115,7 +115,7 @@ async def test_a_watched_run_keeps_its_weights_and_counts_against_the_budget(
         m.weights_cache.trim()
         await m.weights_json(ids[1])
         await m.weights_json(ids[2])
-        assert m._runs[ids[0]].params is None
+        assert m.registry.runs[ids[0]].params is None
 
 
 @run_async
@@ -123,7 +123,7 @@ async def test_a_checkpoint_leaves_memory_once_stored(settings: Settings) -> Non
     async with opened(settings) as m:
         run_id = (await m.create(big_run(0))).id
         await m.step(run_id, 2)
-        run = m._runs[run_id]
+        run = m.registry.runs[run_id]
         # The weights stay (the cache holds them); the optimizer's 16 MB do not.
         assert run.state is None and run.params is not None
         assert held_bytes(run) == run.params.nbytes

@@ -1,0 +1,404 @@
+"""The supervisor: the worker side of the runs layer.
+
+One worker process per training run (`app.runs.worker`, forkserver context). Each
+worker has a reader thread that blocks on the pipe and hands messages to the event
+loop (`processes.py` has that plumbing), and a supervising task that applies them in
+order: metrics into the hub and the run's pending batch, the latest weights into an
+immutable snapshot (predictions read it, also while training), and every checkpoint —
+with the metrics since the previous one — to the writer, in one transaction. When the
+worker ends, the run's end is stored (`_finish`) before anyone can read it.
+
+The manager decides *when* (commands); the supervisor starts, stops and follows
+workers: `launch`, `halt`, `discard`, `set_live`, `shutdown`, and keeps the leases of
+the runs it trains alive (`renew_leases`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
+
+from app.config import Settings
+from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live
+from app.runs.models import ProblemError, RunStatus
+from app.runs.processes import EOF, Worker, exit_text, join, kill, read_pipe, send
+from app.runs.record import Run, last_metrics_of, no_metrics, stored_config, utcnow
+from app.runs.registry import RunRegistry
+from app.runs.worker import run_worker
+from app.runs.writer import StoreWriter
+from app.storage.errors import StorageError
+from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 15.0  # seconds a worker gets to honour a stop before it is killed
+SHUTDOWN_GRACE = 4.0  # seconds all workers get to checkpoint on shutdown (then killed)
+FRAME_INTERVAL = 1 / 20
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], None]
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: RunRegistry,
+        writer: StoreWriter,
+        *,
+        spawn: Spawn,
+        closing: Callable[[], bool],
+        on_end: Callable[[], None],
+    ) -> None:
+        """`spawn(coro, name)` runs a task the manager tracks; `closing()` is True once
+        the server is going down; `on_end()` is called whenever a worker has ended
+        (a training slot is free)."""
+        self.settings = settings
+        self.registry = registry
+        self.writer = writer
+        self.store = writer.store
+        self.owner = registry.owner
+        self._spawn = spawn
+        self._closing = closing
+        self._on_end = on_end
+        self._mp = multiprocessing.get_context("forkserver")
+        # Children start from a server that already imported NumPy and the trainer.
+        self._mp.set_forkserver_preload(["app.runs.worker"])
+
+    # ---- commands -------------------------------------------------------------------
+
+    def check_capacity(self) -> None:
+        running = self.registry.running()
+        if running >= self.settings.max_running_runs:
+            raise ProblemError(
+                409,
+                f"too many runs are training ({running}, the limit is "
+                f"{self.settings.max_running_runs}); stop one first",
+            )
+
+    def check_not_closing(self) -> None:
+        if self._closing():
+            raise ProblemError(409, "the server is shutting down")
+
+    async def launch(self, run: Run, target: int) -> Worker:
+        """Start a worker training `run` up to `target` epochs; the run becomes `running`."""
+        self.check_capacity()  # fail fast; checked again below, after the reads
+        custom = None
+        if run.config["dataset"]["kind"] == "custom":
+            custom = await self.writer.call(self.store.load_custom, run.id)
+        state = run.state
+        if state is None:  # a big checkpoint takes a while to read (epoch 0: starting weights)
+            state = await self.writer.call(self.store.load_checkpoint, run.id)
+        if state is not None and state.epoch != run.epoch:
+            # The stored record ran ahead of its checkpoint: continue from the checkpoint.
+            self._rewind(run, state.epoch)
+        kept = await self.writer.call(self.store.snapshot_epochs, run.id)  # history goes on
+        kept += [snap[0] for snap in run.pending_snapshots]
+        holder = await self.writer.call(
+            self.store.take_lease,
+            run.id,
+            str(self.owner),
+            time.time() + LEASE_SECONDS,
+            partial(lease_is_live, me=self.owner),
+        )
+        if holder is not None:
+            raise ProblemError(409, f"this run is training in another process ({holder})")
+        self.registry.hub(run)
+        # No await from this check until `run.worker` is set: the cap cannot be overshot.
+        self.check_not_closing()
+        self.check_capacity()
+        params_only = state is not None and bool(state.meta.get(PARAMS_ONLY))
+        job = {
+            "config": run.config,
+            "custom": custom,
+            "state": (
+                (state.arrays, state.meta)
+                if state is not None and run.epoch > 0 and not params_only
+                else None
+            ),
+            "initial_params": state.arrays["params"] if params_only and state else None,
+            "last_snapshot": max(kept) if kept else None,
+            "target": target,
+            "checkpoint_interval": self.settings.checkpoint_interval,
+            "frame_interval": FRAME_INTERVAL,
+        }
+        return await self._start_worker(run, job, target)
+
+    async def _start_worker(self, run: Run, job: dict[str, Any], target: int) -> Worker:
+        """The worker part of `launch`: its process and reader thread, the run stored
+        `running` before the process starts, and the task that supervises it."""
+        parent_conn, child_conn = self._mp.Pipe(duplex=True)
+        process = self._mp.Process(
+            target=run_worker, args=(child_conn, job), name=f"run-{run.id}", daemon=True
+        )
+        loop = asyncio.get_running_loop()
+        worker = Worker(process=process, conn=parent_conn, target=target)
+        worker.done = loop.create_future()
+        run.worker = worker  # counts against the cap from now on
+        updated_at = utcnow()
+        before = {"status": str(run.status), "message": run.message}
+        try:
+            # Stored before the worker starts: a database that refuses the write (503)
+            # must not leave a run training that the API says did not start.
+            await self.writer.call(
+                self.store.update_run,
+                run.id,
+                status=str(RunStatus.running),
+                message=None,
+                updated_at=updated_at.isoformat(),
+            )
+            try:
+                await asyncio.to_thread(process.start)
+            except BaseException:
+                with contextlib.suppress(StorageError):
+                    await self.writer.call(self.store.update_run, run.id, **before)
+                raise
+        except BaseException:
+            run.worker = None
+            worker.done.set_result(None)
+            parent_conn.close()
+            child_conn.close()
+            raise
+        child_conn.close()
+        worker.thread = threading.Thread(
+            target=read_pipe,
+            args=(parent_conn, loop, worker.queue),
+            name=f"run-{run.id}-reader",
+            daemon=True,
+        )
+        worker.thread.start()
+        run.status, run.message, run.updated_at = RunStatus.running, None, updated_at
+        self._spawn(self._supervise(run, worker), f"run-{run.id}-supervisor")
+        self.registry.show(run)
+        return worker
+
+    def set_live(self, worker: Worker, changes: dict[str, Any]) -> None:
+        """Forward live config changes (learning rate, epochs, speed, …) to a worker."""
+        send(worker.conn, ("set", changes))
+
+    async def discard(self, worker: Worker) -> None:
+        """End a worker whose work is thrown away (its run is re-made): killed at once
+        rather than asked to stop, since nothing it did is kept; returns once it is gone."""
+        worker.discarded = True
+        kill(worker.process)
+        if worker.done is not None:
+            await asyncio.shield(worker.done)
+
+    async def halt(self, worker: Worker, command: str) -> None:
+        """Ask the worker to stop and wait until its run is stored and settled."""
+        send(worker.conn, (command,))
+        done = worker.done
+        if done is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(done), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "worker %s ignored %r for %.0f s; killing it",
+                worker.process.pid,
+                command,
+                STOP_TIMEOUT,
+            )
+            kill(worker.process)
+            await asyncio.shield(done)
+
+    async def shutdown(self) -> None:
+        """Ask every worker to checkpoint and end (≤ SHUTDOWN_GRACE s, then killed)."""
+        workers = [r.worker for r in self.registry.runs.values() if r.worker is not None]
+        for w in workers:
+            w.shutting_down = True
+            send(w.conn, ("shutdown",))
+        pending = [w.done for w in workers if w.done is not None]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+            for w in workers:
+                if w.done in late:
+                    kill(w.process)
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+
+    async def renew_leases(self) -> None:
+        """Keep the leases of the runs this process trains alive (a task, forever)."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            if self.registry.running():
+                self.writer.later(
+                    self.store.renew_leases, str(self.owner), time.time() + LEASE_SECONDS
+                )
+
+    # ---- following a worker ---------------------------------------------------------
+
+    def _rewind(self, run: Run, epoch: int) -> None:
+        rows = self.store.load_metrics(run.id, since=epoch - 1) if epoch else []
+        run.epoch = epoch
+        run.last = last_metrics_of(rows[0]) if rows and rows[0].epoch == epoch else no_metrics()
+        run.pending = [m for m in run.pending if m.epoch <= epoch]
+        run.pending_snapshots = [snap for snap in run.pending_snapshots if snap[0] <= epoch]
+        if run.hub is not None:
+            if run.params is None or run.params_epoch != epoch:
+                run.params = None
+                weights, biases = self.registry.views(run, self.registry.params(run)[0])
+                run.hub.set_layers(weights, biases, run.params_epoch)
+            run.hub.rewind(epoch, self.registry.view(run))
+
+    def _apply(self, run: Run, msg: dict[str, Any]) -> None:
+        """A frame (or the final message) from the worker: memory, hub, store."""
+        rows: list[MetricRow] = [m for m in msg["metrics"] if m.epoch > run.epoch]
+        run.pending_snapshots.extend(msg.get("snapshots") or ())
+        if msg.get("reason") == "diverged" and rows:
+            rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
+        if rows:
+            run.epoch = rows[-1].epoch
+            run.last = last_metrics_of(rows[-1])
+            run.pending.extend(rows)
+        params = msg.get("params")
+        state = msg.get("state")
+        if state is not None:
+            arrays, meta = state
+            run.state = Checkpoint(int(meta["epoch"]), arrays, meta)
+        if params is not None:
+            self.registry.set_params(run, params, run.epoch)
+        run.updated_at = utcnow()
+        if run.hub is not None:
+            weights = biases = None
+            if params is not None:
+                weights, biases = self.registry.views(run, params)
+            run.hub.publish(rows, self.registry.view(run), weights, biases)
+        if state is not None and msg["type"] == "frame":
+            self._checkpoint_later(run)
+
+    def _checkpoint_later(self, run: Run) -> None:
+        state = run.state
+        if state is None:
+            return
+        metrics = [m for m in run.pending if m.epoch <= state.epoch]
+        run.pending = [m for m in run.pending if m.epoch > state.epoch]
+        snapshots = [snap for snap in run.pending_snapshots if snap[0] <= state.epoch]
+        run.pending_snapshots = [snap for snap in run.pending_snapshots if snap[0] > state.epoch]
+        run.state = None  # the write holds it until stored; then the store has it
+        self.registry.weights_cache.refresh(run)
+        self.writer.later(
+            self.writer.commit_progress,
+            run,
+            metrics,
+            state,
+            {
+                "epoch": state.epoch,
+                "last_metrics": run.last
+                if run.epoch == state.epoch
+                else (last_metrics_of(metrics[-1]) if metrics else None),
+                "updated_at": run.updated_at.isoformat(),
+            },
+            snapshots,
+        )
+
+    async def _supervise(self, run: Run, worker: Worker) -> None:
+        final: dict[str, Any] | None = None
+        broken: str | None = None
+        try:
+            while True:
+                msg = await worker.queue.get()
+                if msg is EOF:
+                    break
+                if isinstance(msg, BaseException):
+                    broken = f"{type(msg).__name__}: {msg}"
+                    break
+                if worker.discarded:
+                    continue  # its run is being re-made: read on to the end, keep nothing
+                self._apply(run, msg)
+                if msg["type"] == "final":
+                    final = msg
+                    break
+            exitcode = await asyncio.to_thread(join, worker.process)
+            if worker.discarded:
+                return
+            status, message = self._outcome(run, worker, final, broken, exitcode)
+            await self._finish(run, final, status, message)
+        except StorageError as exc:
+            log.warning("storing the end of run %s failed: %s", run.id, exc)
+            run.status, run.message = RunStatus.failed, f"could not store the run's end: {exc}"
+        except Exception:
+            log.exception("supervising run %s failed", run.id)
+            run.status, run.message = RunStatus.failed, "internal error while supervising the run"
+        finally:
+            self._settle(run, worker)
+
+    def _settle(self, run: Run, worker: Worker) -> None:
+        """A worker has ended (its run's end stored, or given up): the slot is free."""
+        run.worker = None
+        # Behind the run's last writes in the writer's queue: the end is stored first.
+        self.writer.later(self.store.release_lease, run.id, str(self.owner))
+        with contextlib.suppress(OSError):
+            worker.conn.close()
+        self.registry.show(run)
+        self.registry.weights_cache.refresh(run)  # its trainer state is stored and gone
+        self.registry.weights_cache.trim()  # the run may be idle now
+        if worker.done is not None and not worker.done.done():
+            worker.done.set_result(None)
+        self._on_end()  # sweeps: the oldest queued run takes the slot
+
+    def _outcome(
+        self,
+        run: Run,
+        worker: Worker,
+        final: dict[str, Any] | None,
+        broken: str | None,
+        exitcode: int | None,
+    ) -> tuple[RunStatus, str | None]:
+        if final is None:
+            if worker.shutting_down:
+                return RunStatus.interrupted, "the server stopped while this run was training"
+            if broken:
+                return RunStatus.failed, f"lost contact with the worker process ({broken})"
+            return (
+                RunStatus.failed,
+                f"the worker process died unexpectedly ({exit_text(exitcode)})",
+            )
+        reason = final["reason"]
+        if reason == "error":
+            return RunStatus.failed, final.get("message") or "training failed"
+        if reason == "diverged":
+            return RunStatus.diverged, final.get("message")
+        if reason == "shutdown":
+            return RunStatus.interrupted, "the server stopped while this run was training"
+        if reason in ("target_loss", "early_stopped"):  # the training controls' ends
+            return RunStatus.completed, final.get("message")
+        if run.epoch >= run.config["epochs"]:
+            return RunStatus.completed, None
+        return RunStatus.stopped, None
+
+    async def _finish(
+        self, run: Run, final: dict[str, Any] | None, status: RunStatus, message: str | None
+    ) -> None:
+        """Store the run's end (pending metrics, final checkpoint, status), then show it:
+        a status anyone can read is already durable."""
+        if run.epoch > run.config["epochs"]:
+            run.config["epochs"] = run.epoch  # epochs was lowered below a fast worker's epoch
+        updated_at = utcnow()
+        fields: dict[str, Any] = {
+            "status": str(status),
+            "message": message,
+            "config": stored_config(run),
+            "updated_at": updated_at.isoformat(),
+        }
+        state = run.state if final is not None and final.get("state") is not None else None
+        if final is None and status == RunStatus.interrupted:
+            # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
+            run.pending, run.pending_snapshots = [], []
+            epoch = await self.writer.call(self.writer.rewind_stored, run, fields)
+            run.state, run.params = None, None
+            run.status, run.message, run.updated_at = status, message, updated_at
+            self._rewind(run, epoch)
+            return
+        fields.update(epoch=run.epoch, last_metrics=run.last)
+        metrics, run.pending = run.pending, []
+        snapshots, run.pending_snapshots = run.pending_snapshots, []
+        await self.writer.call(self.writer.commit_progress, run, metrics, state, fields, snapshots)
+        run.status, run.message, run.updated_at = status, message, updated_at
+        run.state = None  # stored now; a big net's optimizer state need not stay in memory
