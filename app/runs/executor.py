@@ -51,6 +51,10 @@ class Handle(Protocol):
     def release(self) -> None:
         """The run's end is stored: free what the trainer holds."""
 
+    def detach(self) -> None:
+        """The server is going down and leaves the trainer running (Ray): stop
+        delivering its messages and end the queue with EOF."""
+
 
 class Executor(Protocol):
     name: str  # "local" | "ray"
@@ -104,6 +108,9 @@ class LocalHandle:
     def release(self) -> None:
         with contextlib.suppress(OSError):
             self.conn.close()
+
+    def detach(self) -> None:
+        raise NotImplementedError("a worker process ends with its server")
 
 
 class LocalExecutor:

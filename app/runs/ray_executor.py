@@ -93,6 +93,10 @@ class RayHandle:
         if self._task is not None:
             self._task.cancel()
 
+    def detach(self) -> None:
+        self.stop_pulling()
+        self.queue.put_nowait(EOF)
+
     def command(self, msg: tuple[Any, ...]) -> None:
         with contextlib.suppress(RayError):
             self.actor.command.remote(msg)
@@ -104,7 +108,7 @@ class RayHandle:
     async def join(self) -> str:
         if self.final:
             return "it finished"
-        return f"it died: {self.lost}" if self.lost else "it stopped answering"
+        return self.lost or "it stopped answering"
 
     def stored(self, epoch: int) -> None:
         """Acknowledge the newest message whose checkpoint is ≤ epoch (writer thread)."""
@@ -178,8 +182,18 @@ class RayExecutor:
                     raise
                 time.sleep(0.05)
 
-    async def attach(self, run_id: str, since: int = 0) -> RayHandle | None:
-        """The actor training `run_id` (started by any server), pulling from `since`."""
+    def on_cluster(self, run_id: str) -> bool:
+        """(blocking, fast) Whether an actor for `run_id` is alive on the cluster."""
+        self.connect()
+        try:
+            ray.get_actor(run_id, namespace=NAMESPACE)
+        except ValueError:
+            return False
+        return True
+
+    async def attach(self, run_id: str, since: int = 0, *, pull: bool = True) -> RayHandle | None:
+        """The actor training `run_id` (started by any server), pulling its messages
+        after `since` into the handle's queue (unless `pull` is False: commands only)."""
         await asyncio.to_thread(self.connect)
         try:
             actor = ray.get_actor(run_id, namespace=NAMESPACE)
@@ -192,7 +206,8 @@ class RayExecutor:
         if not status.started:
             return None
         handle = RayHandle(actor, run_id, status.pid, since)
-        handle.start_pulling()
+        if pull:
+            handle.start_pulling()
         return handle
 
 

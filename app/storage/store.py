@@ -299,6 +299,10 @@ class Store:
     def count_runs(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM runs")[0][0])
 
+    def count_running(self) -> int:
+        """Runs `running` in this database, whoever trains them (the cluster-wide limit)."""
+        return int(self._read("SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0])
+
     def load_runs(self) -> list[dict[str, Any]]:
         """Every run row, oldest first (config and last_metrics decoded)."""
         rows = self._read(

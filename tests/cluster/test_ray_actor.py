@@ -124,5 +124,5 @@ async def test_a_killed_actor_process_is_seen_as_lost(ray_head: str) -> None:
     rest = await drain(handle)
     assert rest[-1] is EOF
     text = await handle.join()
-    assert text.startswith("it died"), text
+    assert "died" in text.lower() or "killed" in text.lower(), text
     handle.release()
