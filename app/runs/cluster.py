@@ -58,16 +58,27 @@ class RemoteRuns:
     # ---- the stored record ------------------------------------------------------------
 
     def refresh(self, run: Run) -> None:
-        """A run this server does not train: its record as the store has it now."""
-        if run.worker is not None or run.deleted:
+        """A run this server does not train: its record as the store has it now. One it
+        trains: its config (another server may have PATCHed a live field)."""
+        if run.deleted:
             return
         row = self.store.load_run(run.id)
         if row is None:  # deleted through another server
-            self.registry.forget(run)
-            raise ProblemError(404, f"no run with id {run.id!r}")
+            if run.worker is None:
+                self.registry.forget(run)
+                raise ProblemError(404, f"no run with id {run.id!r}")
+            return
         fresh = run_from_row(row)
-        remade = fresh.layer_sizes != run.layer_sizes or fresh.epoch < run.epoch
+        if run.worker is not None:
+            if fresh.config != run.config and fresh.layer_sizes == run.layer_sizes:
+                run.config = fresh.config
+                self.registry.show(run)
+            return
         followed = run.id in self._followers and fresh.status == RunStatus.running
+        # Reset or re-made elsewhere. (A followed run is ahead of its stored checkpoint.)
+        remade = fresh.layer_sizes != run.layer_sizes or (
+            fresh.epoch < run.epoch and fresh.status != RunStatus.running
+        )
         run.status, run.message, run.updated_at = fresh.status, fresh.message, fresh.updated_at
         run.config, run.has_initial = fresh.config, fresh.has_initial
         if remade:  # reset or re-made through another server
