@@ -10,7 +10,12 @@ import contextlib
 import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from app.runs.models import RunStatus
+
+if TYPE_CHECKING:
+    from app.runs.record import Run
 
 EOF = object()  # what the reader thread hands over when the pipe has closed
 
@@ -93,3 +98,34 @@ def read_pipe(conn: Connection, loop: asyncio.AbstractEventLoop, queue: asyncio.
             return
         if msg is EOF or isinstance(msg, BaseException) or msg.get("type") == "final":
             return
+
+
+def outcome(
+    run: Run,
+    worker: Worker,
+    final: dict[str, Any] | None,
+    broken: str | None,
+    ended: str,
+) -> tuple[RunStatus, str | None]:
+    """The status and message a run gets when its trainer ended: `final` is its last
+    message (None if it never came), `broken` why the stream broke, `ended` how the
+    trainer ended, in words (the handle's `join`)."""
+    if final is None:
+        if worker.shutting_down:
+            return RunStatus.interrupted, "the server stopped while this run was training"
+        name = worker.handle.name
+        if broken:
+            return RunStatus.failed, f"lost contact with {name} ({broken})"
+        return RunStatus.failed, f"{name} died unexpectedly ({ended})"
+    reason = final["reason"]
+    if reason == "error":
+        return RunStatus.failed, final.get("message") or "training failed"
+    if reason == "diverged":
+        return RunStatus.diverged, final.get("message")
+    if reason == "shutdown":
+        return RunStatus.interrupted, "the server stopped while this run was training"
+    if reason in ("target_loss", "early_stopped"):  # the training controls' ends
+        return RunStatus.completed, final.get("message")
+    if run.epoch >= run.config["epochs"]:
+        return RunStatus.completed, None
+    return RunStatus.stopped, None

@@ -24,6 +24,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
+from app.runs.errors import ProblemError
 from app.runs.processes import EOF
 from app.runs.ray_actor import ActorStatus, Pulled, RunActor, is_final, message_field
 
@@ -149,13 +150,23 @@ class RayExecutor:
         self.connect()
 
     async def launch(self, run_id: str, job: dict[str, Any]) -> RayHandle:
-        await asyncio.to_thread(self.connect)
-        actor = await asyncio.to_thread(self._new_actor, run_id)
+        """A new actor training `job`; ProblemError(503) when the cluster cannot take it."""
+        try:
+            await asyncio.to_thread(self.connect)
+            actor = await asyncio.to_thread(self._new_actor, run_id)
+        except Exception as exc:
+            raise ProblemError(
+                503, f"the Ray cluster ({self.address}) cannot start the run: {_first_line(exc)}"
+            ) from exc
         try:
             pid: int = await actor.start.remote(job)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(RayError, ValueError):
                 ray.kill(actor, no_restart=True)
+            if isinstance(exc, RayError):
+                raise ProblemError(
+                    503, f"the Ray actor of this run could not start: {_first_line(exc)}"
+                ) from exc
             raise
         handle = RayHandle(actor, run_id, pid)
         handle.start_pulling()
@@ -183,8 +194,13 @@ class RayExecutor:
                 time.sleep(0.05)
 
     def on_cluster(self, run_id: str) -> bool:
-        """(blocking, fast) Whether an actor for `run_id` is alive on the cluster."""
-        self.connect()
+        """(blocking, fast) Whether an actor for `run_id` is alive on the cluster; True
+        when the cluster cannot be asked (the run is left alone, and adopted later)."""
+        try:
+            self.connect()
+        except Exception as exc:
+            log.warning("the Ray cluster (%s) cannot be reached: %s", self.address, exc)
+            return True
         try:
             ray.get_actor(run_id, namespace=NAMESPACE)
         except ValueError:
@@ -193,8 +209,13 @@ class RayExecutor:
 
     async def attach(self, run_id: str, since: int = 0, *, pull: bool = True) -> RayHandle | None:
         """The actor training `run_id` (started by any server), pulling its messages
-        after `since` into the handle's queue (unless `pull` is False: commands only)."""
-        await asyncio.to_thread(self.connect)
+        after `since` into the handle's queue (unless `pull` is False: commands only);
+        None when there is none, or the cluster cannot be reached."""
+        try:
+            await asyncio.to_thread(self.connect)
+        except Exception as exc:
+            log.warning("the Ray cluster (%s) cannot be reached: %s", self.address, exc)
+            return None
         try:
             actor = ray.get_actor(run_id, namespace=NAMESPACE)
         except ValueError:

@@ -75,9 +75,17 @@ class RunRegistry:
         if run.deleted:
             raise ProblemError(404, f"no run with id {run.id!r}")
 
-    def running(self) -> int:
-        """Runs with a worker (each holds a training slot until its end is stored)."""
-        return sum(1 for r in self.runs.values() if r.worker is not None)
+    def running(self, cluster_wide: bool = False) -> int:
+        """Runs with a worker (each holds a training slot until its end is stored); with
+        `cluster_wide` (Ray), every server's: the store's `running` runs, plus this
+        server's runs whose trainer is starting (not yet stored `running`)."""
+        mine = sum(1 for r in self.runs.values() if r.worker is not None)
+        if not cluster_wide:
+            return mine
+        starting = sum(
+            1 for r in self.runs.values() if r.worker is not None and r.status != RunStatus.running
+        )
+        return max(mine, self.store.count_running() + starting)
 
     def adopt_stored_runs(self, startup: bool = False) -> None:
         """Pick up the runs of our database that this process does not hold yet: at

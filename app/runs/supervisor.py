@@ -27,7 +27,7 @@ from app.config import Settings
 from app.runs.executor import EOF, Executor, Handle, make_executor
 from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live
 from app.runs.models import ProblemError, RunStatus
-from app.runs.processes import Worker
+from app.runs.processes import Worker, outcome
 from app.runs.record import Run, last_metrics_of, no_metrics, run_from_row, stored_config, utcnow
 from app.runs.registry import RunRegistry
 from app.runs.writer import StoreWriter
@@ -77,14 +77,7 @@ class Supervisor:
             log.warning("could not prepare the %s executor: %s", self.executor.name, exc)
 
     def check_capacity(self) -> None:
-        running = self.registry.running()
-        if self.executor.name == "ray":  # the limit is cluster-wide: a count in the store
-            starting = sum(
-                1
-                for r in self.registry.runs.values()
-                if r.worker is not None and r.status != RunStatus.running
-            )
-            running = max(running, self.store.count_running() + starting)
+        running = self.registry.running(cluster_wide=self.executor.name == "ray")
         if running >= self.settings.max_running_runs:
             raise ProblemError(
                 409,
@@ -361,7 +354,7 @@ class Supervisor:
             ended = await worker.handle.join()
             if worker.discarded:
                 return
-            status, message = self._outcome(run, worker, final, broken, ended)
+            status, message = outcome(run, worker, final, broken, ended)
             await self._finish(run, final, status, message)
         except StorageError as exc:
             log.warning("storing the end of run %s failed: %s", run.id, exc)
@@ -385,35 +378,6 @@ class Supervisor:
         if worker.done is not None and not worker.done.done():
             worker.done.set_result(None)
         self._on_end()  # sweeps: the oldest queued run takes the slot
-
-    def _outcome(
-        self,
-        run: Run,
-        worker: Worker,
-        final: dict[str, Any] | None,
-        broken: str | None,
-        ended: str,
-    ) -> tuple[RunStatus, str | None]:
-        """`ended`: how the trainer ended, in words (the handle's `join`)."""
-        if final is None:
-            if worker.shutting_down:
-                return RunStatus.interrupted, "the server stopped while this run was training"
-            name = worker.handle.name
-            if broken:
-                return RunStatus.failed, f"lost contact with {name} ({broken})"
-            return RunStatus.failed, f"{name} died unexpectedly ({ended})"
-        reason = final["reason"]
-        if reason == "error":
-            return RunStatus.failed, final.get("message") or "training failed"
-        if reason == "diverged":
-            return RunStatus.diverged, final.get("message")
-        if reason == "shutdown":
-            return RunStatus.interrupted, "the server stopped while this run was training"
-        if reason in ("target_loss", "early_stopped"):  # the training controls' ends
-            return RunStatus.completed, final.get("message")
-        if run.epoch >= run.config["epochs"]:
-            return RunStatus.completed, None
-        return RunStatus.stopped, None
 
     async def _finish(
         self, run: Run, final: dict[str, Any] | None, status: RunStatus, message: str | None
