@@ -24,9 +24,6 @@ from app.nn.features import FEATURES
 SUBCOMMANDS = ("serve", "train")
 DATASET_CHOICES = ("circle", "xor", "gauss", "spiral", "moons", "plane", "sine", "teacher")
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
-# Run statuses after which a headless training run is over.
-FINISHED = frozenset({"completed", "diverged", "failed", "stopped", "interrupted"})
-
 
 # ---- argument parsing ----------------------------------------------------------------------
 
@@ -355,6 +352,7 @@ async def _train(settings: Settings, body: Any, *, progress: bool) -> tuple[dict
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from app.runs.manager import RunManager
+    from app.runs.models import RunStatus
     from app.storage.store import Store
 
     store = Store(settings.db)
@@ -368,7 +366,7 @@ async def _train(settings: Settings, body: Any, *, progress: bool) -> tuple[dict
         with tqdm(total=total, unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
             version = hub.version
             try:
-                while str(hub.status) not in FINISHED:
+                while not RunStatus(hub.status).is_final:
                     version = await hub.wait(version, 1.0)
                     bar.update(hub.last_epoch - bar.n)
                     if hub.run_view.train_loss is not None:

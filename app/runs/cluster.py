@@ -33,6 +33,7 @@ from app.runs.ray_actor import Pulled, is_final, message_field
 from app.runs.record import Run, last_metrics_of, run_from_row
 from app.runs.registry import RunRegistry
 from app.runs.supervisor import STOP_TIMEOUT, Supervisor
+from app.runs.worker_messages import Command, Stop
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class RemoteRuns:
 
     # ---- commands ----------------------------------------------------------------------
 
-    async def command(self, run: Run, msg: tuple[Any, ...]) -> None:
+    async def command(self, run: Run, msg: Command) -> None:
         """Send a command to a remote run's actor (its holder sees what follows)."""
         handle = self._followers.get(run.id) or await self.executor.attach(run.id, pull=False)
         if handle is None:
@@ -177,7 +178,7 @@ class RemoteRuns:
 
     async def stop(self, run: Run) -> None:
         """Stop a remote run and wait until its end is stored (the caller holds its lock)."""
-        await self.command(run, ("stop",))
+        await self.command(run, Stop())
         await self._until_settled(run, STOP_TIMEOUT + LEASE_SECONDS)
         if run.status == RunStatus.running:
             raise ProblemError(409, "the run did not stop in time; try again", "status")

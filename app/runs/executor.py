@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from app.runs.processes import EOF, exit_text, join, kill, read_pipe, send, warm_forkserver
 from app.runs.worker import run_worker
+from app.runs.worker_messages import Command, WorkerJob
 
 __all__ = ["EOF", "Executor", "Handle", "LocalExecutor", "LocalHandle", "make_executor"]
 
@@ -35,8 +36,8 @@ class Handle(Protocol):
     @property
     def pid(self) -> int | None: ...
 
-    def command(self, msg: tuple[Any, ...]) -> None:
-        """("stop",), ("shutdown",) or ("set", {...}); never raises."""
+    def command(self, msg: Command) -> None:
+        """Stop(), Shutdown() or SetLive(...); never raises."""
 
     def kill(self) -> None:
         """End the trainer now (its work is thrown away); never raises."""
@@ -59,7 +60,7 @@ class Handle(Protocol):
 class Executor(Protocol):
     name: str  # "local" | "ray"
 
-    async def launch(self, run_id: str, job: dict[str, Any]) -> Handle:
+    async def launch(self, run_id: str, job: WorkerJob) -> Handle:
         """Start training `job` (run_worker's job) for `run_id`."""
 
     async def attach(self, run_id: str) -> Handle | None:
@@ -93,7 +94,7 @@ class LocalHandle:
             return None
         return pid
 
-    def command(self, msg: tuple[Any, ...]) -> None:
+    def command(self, msg: Command) -> None:
         send(self.conn, msg)
 
     def kill(self) -> None:
@@ -126,7 +127,7 @@ class LocalExecutor:
     def warm(self) -> None:
         warm_forkserver()
 
-    async def launch(self, run_id: str, job: dict[str, Any]) -> LocalHandle:
+    async def launch(self, run_id: str, job: WorkerJob) -> LocalHandle:
         parent_conn, child_conn = self._mp.Pipe(duplex=True)
         process = self._mp.Process(
             target=run_worker, args=(child_conn, job), name=f"run-{run_id}", daemon=True

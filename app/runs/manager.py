@@ -53,6 +53,7 @@ from app.runs.registry import RunRegistry
 from app.runs.reshape import reshape, structural_changes
 from app.runs.supervisor import Supervisor
 from app.runs.sweeps import SweepQueue
+from app.runs.worker_messages import SetLive, Stop
 from app.runs.writer import StoreWriter
 from app.storage.store import PARAMS_ONLY, Checkpoint, Store
 
@@ -178,19 +179,15 @@ class RunManager(RunQueries, SweepQueue):
         run = self.registry.get(run_id)
         async with run.lock:
             self.registry.check_alive(run)
-            if run.status in (RunStatus.running, RunStatus.queued):
+            if run.status.is_active:
                 return self.registry.view(run)
-            if run.status in (RunStatus.diverged, RunStatus.failed):
-                raise ProblemError(
-                    409, f"a {run.status} run cannot be started; reset it first", "status"
-                )
+            if not run.status.can_start(run.epoch, run.config["epochs"]):
+                if run.status.needs_reset:
+                    text = f"a {run.status} run cannot be started; reset it first"
+                else:
+                    text = f"the run is completed at epoch {run.epoch}; raise `epochs` to continue"
+                raise ProblemError(409, text, "status")
             if run.epoch >= run.config["epochs"]:
-                if run.status == RunStatus.completed:
-                    raise ProblemError(
-                        409,
-                        f"the run is completed at epoch {run.epoch}; raise `epochs` to continue",
-                        "status",
-                    )
                 await self._set_status(run, RunStatus.completed, None)
                 return self.registry.view(run)
             if await self._queue_if_no_slot(run):  # sweeps: a sweep's run waits its turn
@@ -206,7 +203,7 @@ class RunManager(RunQueries, SweepQueue):
             if run.status == RunStatus.queued:  # sweeps: leaves the queue
                 await self._set_status(run, RunStatus.stopped, None)
             if run.worker is not None:
-                await self.supervisor.halt(run.worker, "stop")
+                await self.supervisor.halt(run.worker, Stop())
             elif self._remote(run):  # trained by another server
                 await self.registry.remote.stop(run)
             return self.registry.view(run)
@@ -218,7 +215,7 @@ class RunManager(RunQueries, SweepQueue):
         run = self.registry.get(run_id)
         async with run.lock:
             self.registry.check_alive(run)
-            if run.status not in (RunStatus.created, RunStatus.stopped, RunStatus.interrupted):
+            if not run.status.can_step:
                 raise ProblemError(
                     409,
                     f"step is allowed from created, stopped or interrupted, not {run.status}",
@@ -240,7 +237,7 @@ class RunManager(RunQueries, SweepQueue):
             self.registry.check_alive(run)
             await self._stop_remote(run)
             if run.worker is not None:
-                await self.supervisor.halt(run.worker, "stop")
+                await self.supervisor.halt(run.worker, Stop())
             params = await asyncio.to_thread(self._start_params, run)
             run.state = None  # the store keeps a run's own starting weights (initial_weights)
             self.registry.set_params(run, params, 0)
@@ -309,7 +306,7 @@ class RunManager(RunQueries, SweepQueue):
             if run.worker is not None and forward:
                 self.supervisor.set_live(run.worker, forward)
             elif forward and self._remote(run):  # its holder stores the end with these
-                await self.registry.remote.command(run, ("set", forward))
+                await self.registry.remote.command(run, SetLive(forward))
             self.registry.show(run)
             return self.registry.view(run)
 
@@ -417,7 +414,7 @@ class RunManager(RunQueries, SweepQueue):
             self.registry.check_alive(run)
             await self._stop_remote(run)
             if run.worker is not None:
-                await self.supervisor.halt(run.worker, "stop")
+                await self.supervisor.halt(run.worker, Stop())
             await self.writer.call(self.store.delete_run, run.id)
             self.registry.forget(run)
 

@@ -26,6 +26,7 @@ from pydantic import (
 
 from app.nn.features import FEATURES, check_features
 from app.runs.errors import ProblemError
+from app.runs.worker_messages import SET_LIVE_FIELDS
 from app.storage.store import finite_or_none
 
 __all__ = [
@@ -57,19 +58,8 @@ FeatureName = Literal[FEATURES]  # type: ignore[valid-type]
 
 # PATCH changes these without re-initialising the run (API.md v1.1); any other field is
 # structural: the run is re-initialised in place.
-LIVE_FIELDS = frozenset(
-    {
-        "name",
-        "learning_rate",
-        "epochs",
-        "max_epochs_per_second",
-        "l1",
-        "l2",
-        "lr_schedule",
-        "target_loss",
-        "early_stopping",
-    }
-)
+# The name is the server's alone; the others a training worker takes as they come.
+LIVE_FIELDS = SET_LIVE_FIELDS | {"name"}
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -83,6 +73,42 @@ class RunStatus(StrEnum):
     failed = "failed"
     interrupted = "interrupted"
     queued = "queued"  # a sweep's run waiting for a training slot (app.runs.sweeps)
+
+    # The rules of the statuses, here alone (the manager, the UI and the CLI use them).
+
+    @property
+    def is_active(self) -> bool:
+        """Training, or waiting for a slot to train (a start is a no-op)."""
+        return self in _ACTIVE
+
+    @property
+    def is_final(self) -> bool:
+        """Settled: no worker trains it and none will until a command (the CLI waits
+        for it); `created` has not begun, so it is not final."""
+        return self in _FINAL
+
+    @property
+    def needs_reset(self) -> bool:
+        """Diverged or failed: only a reset (or a structural PATCH) trains it again."""
+        return self in _NEEDS_RESET
+
+    @property
+    def can_step(self) -> bool:
+        """`POST /step` is allowed (else 409)."""
+        return self in _STEPPABLE
+
+    def can_start(self, epoch: int, epochs: int) -> bool:
+        """`POST /start` would train (running and queued runs are already on their way;
+        diverged and failed need a reset; a completed run needs more `epochs`)."""
+        if self == RunStatus.completed:
+            return epoch < epochs
+        return self in _STEPPABLE
+
+
+_ACTIVE = frozenset({RunStatus.running, RunStatus.queued})
+_NEEDS_RESET = frozenset({RunStatus.diverged, RunStatus.failed})
+_STEPPABLE = frozenset({RunStatus.created, RunStatus.stopped, RunStatus.interrupted})
+_FINAL = frozenset(RunStatus) - _ACTIVE - {RunStatus.created}
 
 
 # ---- datasets: one model per family, discriminated on `kind` ----------------------------

@@ -1,7 +1,8 @@
 """The worker processes' plumbing, seen from the server: the supervisor's record of a
 trainer, the reader thread that hands a pipe's messages to the event loop, and how
 commands, kills and exits go (`executor.LocalExecutor` puts them together).
-RunManager (manager.py) decides what happens; this module only moves bytes and signals."""
+The supervisor (supervisor.py) decides what happens; this module only moves messages
+(worker_messages.py) and signals."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from app.runs.models import RunStatus
+from app.runs.worker_messages import Command, Final
 
 if TYPE_CHECKING:
     from app.runs.record import Run
@@ -44,7 +46,7 @@ def warm_forkserver() -> None:
         forkserver.ensure_running()
 
 
-def send(conn: Connection, msg: tuple[Any, ...]) -> None:
+def send(conn: Connection, msg: Command) -> None:
     with contextlib.suppress(OSError, ValueError):
         conn.send(msg)
 
@@ -96,14 +98,14 @@ def read_pipe(conn: Connection, loop: asyncio.AbstractEventLoop, queue: asyncio.
             loop.call_soon_threadsafe(queue.put_nowait, msg)
         except RuntimeError:  # the loop is closed
             return
-        if msg is EOF or isinstance(msg, BaseException) or msg.get("type") == "final":
+        if msg is EOF or isinstance(msg, BaseException | Final):
             return
 
 
 def outcome(
     run: Run,
     worker: Worker,
-    final: dict[str, Any] | None,
+    final: Final | None,
     broken: str | None,
     ended: str,
 ) -> tuple[RunStatus, str | None]:
@@ -117,15 +119,15 @@ def outcome(
         if broken:
             return RunStatus.failed, f"lost contact with {name} ({broken})"
         return RunStatus.failed, f"{name} died unexpectedly ({ended})"
-    reason = final["reason"]
+    reason = final.reason
     if reason == "error":
-        return RunStatus.failed, final.get("message") or "training failed"
+        return RunStatus.failed, final.message or "training failed"
     if reason == "diverged":
-        return RunStatus.diverged, final.get("message")
+        return RunStatus.diverged, final.message
     if reason == "shutdown":
         return RunStatus.interrupted, "the server stopped while this run was training"
     if reason in ("target_loss", "early_stopped"):  # the training controls' ends
-        return RunStatus.completed, final.get("message")
+        return RunStatus.completed, final.message
     if run.epoch >= run.config["epochs"]:
         return RunStatus.completed, None
     return RunStatus.stopped, None

@@ -26,20 +26,18 @@ from typing import Any
 import numpy as np
 
 from app.runs.worker import run_worker
+from app.runs.worker_messages import Command, Final, WorkerJob
 
-Message = Any  # a worker message as the pipe carries it (app.runs.worker's protocol)
+Message = Any  # a worker message as the pipe carries it: worker_messages.Frame | Final
 
 
 def message_field(msg: Message, name: str) -> Any:
-    """A field of a worker message: a dict today, a frozen dataclass after the reshape."""
-    if isinstance(msg, dict):
-        return msg.get(name)
+    """A field of a worker message (None for one it does not have)."""
     return getattr(msg, name, None)
 
 
 def is_final(msg: Message) -> bool:
-    kind = message_field(msg, "type")
-    return kind == "final" if kind is not None else type(msg).__name__ == "Final"
+    return isinstance(msg, Final)
 
 
 class ThreadConnection:
@@ -49,11 +47,11 @@ class ThreadConnection:
 
     def __init__(self, on_send: Callable[[Message], None]) -> None:
         self._on_send = on_send
-        self._commands: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self._peeked: deque[tuple[Any, ...]] = deque()
+        self._commands: queue.Queue[Command] = queue.Queue()
+        self._peeked: deque[Command] = deque()
         self.closed = threading.Event()
 
-    def put(self, command: tuple[Any, ...]) -> None:
+    def put(self, command: Command) -> None:
         self._commands.put(command)
 
     def poll(self, timeout: float = 0.0) -> bool:
@@ -69,7 +67,7 @@ class ThreadConnection:
         self._peeked.append(command)
         return True
 
-    def recv(self) -> tuple[Any, ...]:
+    def recv(self) -> Command:
         return self._peeked.popleft() if self._peeked else self._commands.get()
 
     def send(self, msg: Message) -> None:
@@ -129,14 +127,13 @@ class RunActor:
         self._thread: threading.Thread | None = None
         self._conn = ThreadConnection(self._append)
 
-    def start(self, job: dict[str, Any]) -> int:
+    def start(self, job: WorkerJob) -> int:
         """Train `job` (as `run_worker` takes it) in a thread; returns this process's id.
         A second start is refused: one actor trains one run once."""
         with self._lock:
             if self._thread is not None:
                 raise RuntimeError(f"run {self.run_id} is already training on this actor")
-            state = job.get("state")
-            self._base_epoch = int(state[1].get("epoch", 0)) if state is not None else 0
+            self._base_epoch = int(job.state.epoch) if job.state is not None else 0
             self._thread = threading.Thread(
                 target=run_worker, args=(self._conn, job), name=f"run-{self.run_id}", daemon=True
             )
@@ -151,8 +148,8 @@ class RunActor:
                 self._final = True
             self._new_message.notify_all()
 
-    def command(self, msg: tuple[Any, ...]) -> None:
-        """("stop",), ("shutdown",) or ("set", {...}): the pipe's commands."""
+    def command(self, msg: Command) -> None:
+        """Stop(), Shutdown() or SetLive(...): the pipe's commands."""
         self._conn.put(msg)
 
     def messages_since(self, seq: int, wait: float = 0.0) -> Pulled:

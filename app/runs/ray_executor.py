@@ -27,6 +27,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 from app.runs.errors import ProblemError
 from app.runs.processes import EOF
 from app.runs.ray_actor import ActorStatus, Pulled, RunActor, is_final, message_field
+from app.runs.worker_messages import Command, WorkerJob
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class RayHandle:
                 state = message_field(msg, "state")
                 if state is not None:
                     with self._lock:
-                        self._checkpoints[int(state[1]["epoch"])] = seq
+                        self._checkpoints[int(state.epoch)] = seq
                 self.queue.put_nowait(msg)
                 if is_final(msg):
                     self.final = True
@@ -98,7 +99,7 @@ class RayHandle:
         self.stop_pulling()
         self.queue.put_nowait(EOF)
 
-    def command(self, msg: tuple[Any, ...]) -> None:
+    def command(self, msg: Command) -> None:
         with contextlib.suppress(RayError):
             self.actor.command.remote(msg)
 
@@ -149,7 +150,7 @@ class RayExecutor:
     def warm(self) -> None:
         self.connect()
 
-    async def launch(self, run_id: str, job: dict[str, Any]) -> RayHandle:
+    async def launch(self, run_id: str, job: WorkerJob) -> RayHandle:
         """A new actor training `job`; ProblemError(503) when the cluster cannot take it."""
         try:
             await asyncio.to_thread(self.connect)

@@ -30,9 +30,18 @@ from app.runs.models import ProblemError, RunStatus
 from app.runs.processes import Worker, outcome
 from app.runs.record import Run, last_metrics_of, no_metrics, run_from_row, stored_config, utcnow
 from app.runs.registry import RunRegistry
+from app.runs.worker_messages import (
+    Final,
+    Frame,
+    FromWorker,
+    SetLive,
+    Shutdown,
+    Stop,
+    WorkerJob,
+)
 from app.runs.writer import StoreWriter
 from app.storage.errors import StorageError
-from app.storage.store import PARAMS_ONLY, Checkpoint, MetricRow
+from app.storage.store import PARAMS_ONLY, MetricRow
 
 log = logging.getLogger(__name__)
 
@@ -117,26 +126,22 @@ class Supervisor:
         self.check_not_closing()
         self.check_capacity()
         params_only = state is not None and bool(state.meta.get(PARAMS_ONLY))
-        job = {
-            "config": run.config,
-            "custom": custom,
-            "state": (
-                (state.arrays, state.meta)
-                if state is not None and run.epoch > 0 and not params_only
-                else None
-            ),
-            "initial_params": state.arrays["params"] if params_only and state else None,
-            "last_snapshot": max(kept) if kept else None,
-            "target": target,
-            "checkpoint_interval": self.settings.checkpoint_interval,
-            "frame_interval": FRAME_INTERVAL,
-        }
-        return await self._start_worker(run, job, target)
+        job = WorkerJob(
+            config=run.config,
+            target=target,
+            checkpoint_interval=self.settings.checkpoint_interval,
+            frame_interval=FRAME_INTERVAL,
+            custom=custom,
+            state=state if state is not None and run.epoch > 0 and not params_only else None,
+            initial_params=state.arrays["params"] if params_only and state else None,
+            last_snapshot=max(kept) if kept else None,
+        )
+        return await self._start_worker(run, job)
 
-    async def _start_worker(self, run: Run, job: dict[str, Any], target: int) -> Worker:
+    async def _start_worker(self, run: Run, job: WorkerJob) -> Worker:
         """The worker part of `launch`: the run stored `running` before its trainer
         starts, then the trainer (the executor's), and the task that supervises it."""
-        worker = Worker(target=target)
+        worker = Worker(target=job.target)
         worker.done = asyncio.get_running_loop().create_future()
         run.worker = worker  # counts against the cap from now on
         updated_at = utcnow()
@@ -179,7 +184,7 @@ class Supervisor:
     def set_live(self, worker: Worker, changes: dict[str, Any]) -> None:
         """Forward live config changes (learning rate, epochs, speed, …) to a worker."""
         if worker.handle is not None:
-            worker.handle.command(("set", changes))
+            worker.handle.command(SetLive(changes))
 
     async def discard(self, worker: Worker) -> None:
         """End a worker whose work is thrown away (its run is re-made): killed at once
@@ -190,10 +195,10 @@ class Supervisor:
         if worker.done is not None:
             await asyncio.shield(worker.done)
 
-    async def halt(self, worker: Worker, command: str) -> None:
+    async def halt(self, worker: Worker, command: Stop | Shutdown) -> None:
         """Ask the worker to stop and wait until its run is stored and settled."""
         if worker.handle is not None:
-            worker.handle.command((command,))
+            worker.handle.command(command)
         done = worker.done
         if done is None:
             return
@@ -221,7 +226,7 @@ class Supervisor:
         for w in workers:
             w.shutting_down = True
             if w.handle is not None:
-                w.handle.command(("shutdown",))
+                w.handle.command(Shutdown())
         pending = [w.done for w in workers if w.done is not None]
         if pending:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
@@ -266,28 +271,26 @@ class Supervisor:
                 run.hub.set_layers(weights, biases, run.params_epoch)
             run.hub.rewind(epoch, self.registry.view(run))
 
-    def _apply(self, run: Run, msg: dict[str, Any]) -> None:
+    def _apply(self, run: Run, msg: FromWorker) -> None:
         """A frame (or the final message) from the worker: memory, hub, store."""
-        run.pending_snapshots.extend(msg.get("snapshots") or ())
-        state = msg.get("state")
-        if state is not None:
-            arrays, meta = state
-            run.state = Checkpoint(int(meta["epoch"]), arrays, meta)
+        run.pending_snapshots.extend(msg.snapshots)
+        if msg.state is not None:
+            run.state = msg.state
         run.pending.extend(self.show(run, msg))
-        if state is not None and msg["type"] == "frame":
+        if msg.state is not None and isinstance(msg, Frame):
             self._checkpoint_later(run)
 
-    def show(self, run: Run, msg: dict[str, Any]) -> list[MetricRow]:
+    def show(self, run: Run, msg: FromWorker) -> list[MetricRow]:
         """A worker message's new epochs and weights into the run's memory and hub, but
         not the store (a server that follows a run another one trains does only this);
         returns the new epochs' rows."""
-        rows: list[MetricRow] = [m for m in msg["metrics"] if m.epoch > run.epoch]
-        if msg.get("reason") == "diverged" and rows:
+        rows: list[MetricRow] = [m for m in msg.metrics if m.epoch > run.epoch]
+        if isinstance(msg, Final) and msg.reason == "diverged" and rows:
             rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
         if rows:
             run.epoch = rows[-1].epoch
             run.last = last_metrics_of(rows[-1])
-        params = msg.get("params")
+        params = msg.params
         if params is not None:
             self.registry.set_params(run, params, run.epoch)
         run.updated_at = utcnow()
@@ -333,7 +336,7 @@ class Supervisor:
             handle.stored(int(state.epoch))
 
     async def _supervise(self, run: Run, worker: Worker) -> None:
-        final: dict[str, Any] | None = None
+        final: Final | None = None
         broken: str | None = None
         try:
             while True:
@@ -346,7 +349,7 @@ class Supervisor:
                 if worker.discarded or worker.detached:
                     continue  # its run is being re-made: read on to the end, keep nothing
                 self._apply(run, msg)
-                if msg["type"] == "final":
+                if isinstance(msg, Final):
                     final = msg
                     break
             if worker.detached:
@@ -380,7 +383,7 @@ class Supervisor:
         self._on_end()  # sweeps: the oldest queued run takes the slot
 
     async def _finish(
-        self, run: Run, final: dict[str, Any] | None, status: RunStatus, message: str | None
+        self, run: Run, final: Final | None, status: RunStatus, message: str | None
     ) -> None:
         """Store the run's end (pending metrics, final checkpoint, status), then show it:
         a status anyone can read is already durable."""
@@ -397,7 +400,7 @@ class Supervisor:
             "config": stored_config(run),
             "updated_at": updated_at.isoformat(),
         }
-        state = run.state if final is not None and final.get("state") is not None else None
+        state = run.state if final is not None and final.state is not None else None
         if final is None and status == RunStatus.interrupted:
             # Killed during shutdown: like a crash, fall back to the last stored checkpoint.
             run.pending, run.pending_snapshots = [], []

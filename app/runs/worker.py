@@ -1,21 +1,8 @@
 """The only code that runs in a training child process (spawn/forkserver, never fork).
 
-Protocol over one duplex `multiprocessing` connection:
-
-parent → child (read between batches and between epochs):
-    ("stop",)                      pause: finish nothing more, report the last whole epoch
-    ("shutdown",)                  the server is going down: same, reason "shutdown"
-    ("set", {"learning_rate": float, "epochs": int, "max_epochs_per_second": float|None,
-             "l1": float, "l2": float})
-
-child → parent, one message per frame (at most every `frame_interval` s, plus the end):
-    {"type": "frame" | "final", "epoch": int, "metrics": [MetricRow...],
-     "snapshots": [(epoch, flat weights)...]  -- the weight history kept since the last frame,
-     "params": flat parameter vector (n_params,) | None,
-     "state": (arrays, meta) | None  -- full trainer state, every `checkpoint_interval` s
-                                        and always in the final message,
-     "reason": "completed" | "target" | "stopped" | "shutdown" | "diverged" | "error",
-     "message": str | None}         (reason/message only in "final")
+One duplex `multiprocessing` connection carries the messages of `worker_messages.py`,
+pickled: `Stop`, `Shutdown` and `SetLive` to the child (read between batches and
+between epochs); a `Frame` at most every `frame_interval` s and one `Final` from it.
 
 A stop that arrives mid-epoch abandons the epoch: the trainer is put back to
 its state at the epoch's start (so the reported epoch is final and a resume is
@@ -48,7 +35,16 @@ from app.nn.datasets import Dataset, make_dataset  # noqa: E402
 from app.nn.features import with_features  # noqa: E402
 from app.nn.training import EpochMetrics, Trainer, TrainerState  # noqa: E402
 from app.runs.controls import LARGE_NET_PARAMS, TrainingControls, snapshot_due  # noqa: E402
-from app.storage.store import MetricRow, finite_or_none  # noqa: E402
+from app.runs.worker_messages import (  # noqa: E402
+    Final,
+    Frame,
+    Reason,
+    SetLive,
+    Shutdown,
+    Stop,
+    WorkerJob,
+)
+from app.storage.store import Checkpoint, MetricRow, Snapshot, finite_or_none  # noqa: E402
 
 # PATCHable fields the worker's TrainingControls take (from the next epoch on).
 CONTROL_FIELDS = ("learning_rate", "lr_schedule", "target_loss", "early_stopping")
@@ -115,25 +111,24 @@ def metric_row(m: EpochMetrics, learning_rate: float | None = None) -> MetricRow
     )
 
 
-def state_payload(
-    state: TrainerState, controls: TrainingControls | None = None
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def state_payload(state: TrainerState, controls: TrainingControls | None = None) -> Checkpoint:
+    """The trainer's state (and the training controls' part of it) as a checkpoint."""
     arrays, meta = dict(state.arrays), dict(state.meta)
     if controls is not None:
         extra_arrays, extra_meta = controls.extras()
         arrays.update(extra_arrays)
         meta.update(extra_meta)
-    return arrays, meta
+    return Checkpoint(int(meta["epoch"]), arrays, meta)
 
 
 class _History:
     """The weight snapshots this worker keeps, sent with the next frame (API.md v1.1)."""
 
-    def __init__(self, trainer: Trainer, job: Mapping[str, Any]) -> None:
-        self.last_kept: int | None = job.get("last_snapshot")
-        self.epochs = int(job["config"]["epochs"])
+    def __init__(self, trainer: Trainer, job: WorkerJob) -> None:
+        self.last_kept: int | None = job.last_snapshot
+        self.epochs = int(job.config["epochs"])
         self.n_params = int(trainer.network.n_params)
-        self.pending: list[tuple[int, np.ndarray]] = []
+        self.pending: list[Snapshot] = []
         if self.last_kept is None and trainer.epoch == 0:
             self.keep(trainer)  # epoch 0: the weights it starts from
 
@@ -150,8 +145,8 @@ class _History:
         if self.last_kept != trainer.epoch:
             self.keep(trainer)
 
-    def take(self) -> list[tuple[int, np.ndarray]]:
-        out, self.pending = self.pending, []
+    def take(self) -> tuple[Snapshot, ...]:
+        out, self.pending = tuple(self.pending), []
         return out
 
 
@@ -170,7 +165,7 @@ class _Control:
         self.max_epochs_per_second = eps
         self.controls_changed: dict[str, Any] = {}  # live training controls (and the base rate)
         self.penalties: dict[str, float] = {}  # new l1 / l2, applied between batches
-        self.stop_reason: str | None = None
+        self.stop_reason: Reason | None = None
         self.speed_changed = False
         self.abortable = False
 
@@ -183,12 +178,12 @@ class _Control:
             except EOFError:
                 self.stop_reason = "shutdown"  # the parent is gone: nobody to report to
                 return
-            if msg[0] == "stop":
+            if isinstance(msg, Stop):
                 self.stop_reason = "stopped"
-            elif msg[0] == "shutdown":
+            elif isinstance(msg, Shutdown):
                 self.stop_reason = "shutdown"
-            elif msg[0] == "set":
-                changes = msg[1]
+            elif isinstance(msg, SetLive):
+                changes = msg.changes
                 self.controls_changed.update(
                     {k: v for k, v in changes.items() if k in CONTROL_FIELDS}
                 )
@@ -246,9 +241,8 @@ def _handle_signals(control: _Control) -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
-def run_worker(conn: Connection, job: dict[str, Any]) -> None:
-    """Entry point of the child. `job` keys: config, custom, state, initial_params (weights
-    to start from at epoch 0, or None), target, checkpoint_interval, frame_interval."""
+def run_worker(conn: Connection, job: WorkerJob) -> None:
+    """Entry point of the child: train `job`, talking over `conn` (module docstring)."""
     try:
         from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -262,19 +256,19 @@ def run_worker(conn: Connection, job: dict[str, Any]) -> None:
     trainer: Trainer | None = None
     pending: list[MetricRow] = []
     try:
-        config = job["config"]
+        config = job.config
         control = _Control(
-            conn, int(config["epochs"]), int(job["target"]), config["max_epochs_per_second"]
+            conn, int(config["epochs"]), int(job.target), config["max_epochs_per_second"]
         )
         _handle_signals(control)
-        trainer = build_trainer(config, job.get("custom"))
+        trainer = build_trainer(config, job.custom)
         controls = TrainingControls.of(config)
-        if job.get("state") is not None:
-            arrays, meta = job["state"]
+        if job.state is not None:
+            arrays, meta = job.state.arrays, job.state.meta
             trainer.load_state(TrainerState(arrays=arrays, meta=meta))
             controls.load(arrays, meta)
-        elif job.get("initial_params") is not None:  # weights edited before the first epoch
-            trainer.network.params[...] = job["initial_params"]
+        elif job.initial_params is not None:  # weights edited before the first epoch
+            trainer.network.params[...] = job.initial_params
         _hook_optimizer(trainer, control)
         history = _History(trainer, job)
         reason, message = _train(trainer, control, controls, history, conn, job, pending)
@@ -293,11 +287,11 @@ def _train(
     controls: TrainingControls,
     history: _History,
     conn: Connection,
-    job: Mapping[str, Any],
+    job: WorkerJob,
     pending: list[MetricRow],
-) -> tuple[str, str | None]:
-    frame_interval = float(job.get("frame_interval", 1 / 30))
-    checkpoint_interval = float(job["checkpoint_interval"])
+) -> tuple[Reason, str | None]:
+    frame_interval = float(job.frame_interval)
+    checkpoint_interval = float(job.checkpoint_interval)
     n_params = int(trainer.network.n_params)
     params_interval = frame_interval if n_params <= LARGE_NET_PARAMS else LARGE_NET_PARAMS_INTERVAL
     now = time.monotonic()
@@ -362,14 +356,13 @@ def _train(
             with_params = now - last_params >= params_interval
             with_state = now - last_checkpoint >= checkpoint_interval
             conn.send(
-                {
-                    "type": "frame",
-                    "epoch": int(trainer.epoch),
-                    "metrics": list(pending),
-                    "params": trainer.network.params.copy() if with_params else None,
-                    "state": state_payload(trainer.state(), controls) if with_state else None,
-                    "snapshots": history.take(),
-                }
+                Frame(
+                    epoch=int(trainer.epoch),
+                    metrics=tuple(pending),
+                    params=trainer.network.params.copy() if with_params else None,
+                    state=state_payload(trainer.state(), controls) if with_state else None,
+                    snapshots=history.take(),
+                )
             )
             pending.clear()
             last_frame = now
@@ -392,32 +385,33 @@ def _send_final(
     conn: Connection,
     trainer: Trainer | None,
     pending: list[MetricRow],
-    reason: str,
+    reason: Reason,
     message: str | None,
     controls: TrainingControls | None,
-    snapshots: list[tuple[int, np.ndarray]] | None = None,
+    snapshots: tuple[Snapshot, ...] = (),
 ) -> None:
     """The last message; with the full state (and the controls' part of it) unless
     `controls` is None (a failed run: its state may be broken)."""
-    payload: dict[str, Any] = {
-        "type": "final",
-        "epoch": int(trainer.epoch) if trainer is not None else None,
-        "metrics": list(pending),
-        "params": None,
-        "state": None,
-        "reason": reason,
-        "message": message,
-        "snapshots": snapshots or [],
-    }
+    params: np.ndarray | None = None
+    state: Checkpoint | None = None
     if trainer is not None:
         try:
-            payload["params"] = trainer.network.params.copy()
+            params = trainer.network.params.copy()
             if controls is not None:
-                payload["state"] = state_payload(trainer.state(), controls)
+                state = state_payload(trainer.state(), controls)
         except Exception:  # a broken trainer: report the reason without its state
-            payload["params"] = payload["state"] = None
+            params = state = None
+    final = Final(
+        epoch=int(trainer.epoch) if trainer is not None else None,
+        reason=reason,
+        message=message,
+        metrics=tuple(pending),
+        params=params,
+        state=state,
+        snapshots=snapshots,
+    )
     try:
-        conn.send(payload)
+        conn.send(final)
     except (BrokenPipeError, EOFError, OSError):
         pass  # the parent is gone
     finally:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from app.runs.errors import ProblemError
 from app.runs.messages import problem_from_validation
+from app.runs.models import RunStatus
 from app.runs.sweeps import SweepCreate, SweepView, grid_value_text
 from app.ui import draw, forms, pages, render
 from app.ui.csvdata import CsvError
@@ -110,7 +111,7 @@ def table_context(sweep: SweepView, sort: str, order: str) -> dict[str, Any]:
         "sort": sort,
         "order": "desc" if descending else "asc",
         "counts": sorted(counts.items()),
-        "live": any(str(v.status) in ("running", "queued") for v in sweep.runs),
+        "live": any(RunStatus(v.status).is_active for v in sweep.runs),
     }
 
 
@@ -190,7 +191,7 @@ def _sweep_or_404(request: Request, sweep_id: str) -> SweepView | HTMLResponse:
 
 def _chart_context(request: Request, sweep: SweepView) -> dict[str, Any]:
     context = pages.compare_context(request.app.state.manager, [v.id for v in sweep.runs])
-    live = any(str(v.status) in ("running", "queued") for v in sweep.runs)
+    live = any(RunStatus(v.status).is_active for v in sweep.runs)
     return context | {"sweep": sweep, "live": live}
 
 

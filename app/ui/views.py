@@ -15,6 +15,7 @@ import numpy as np
 from jinja2 import Environment
 
 from app.runs.controls import best_epoch
+from app.runs.models import RunStatus
 from app.ui import charts, diagram, losschart, matrices, render, settings
 from app.ui.livechart import LiveCharts, LiveChartView
 from app.ui.maps import Layer, forward_trace
@@ -44,10 +45,6 @@ LIVE_CHARTS: dict[str, tuple[str, ...]] = {
     "loss": ("loss-lin", "loss-log", "rate"),
     "accuracy": ("acc",),
 }
-
-RUNNING_STATES = ("running",)
-STEPPABLE = ("created", "stopped", "interrupted")
-STARTABLE = ("created", "stopped", "interrupted", "completed")
 
 
 @dataclass
@@ -91,15 +88,14 @@ def metrics_from_lists(raw: Mapping[str, Sequence[Any]], n_layers: int) -> dict[
 
 
 def status_context(run: Mapping[str, Any]) -> dict[str, Any]:
-    status = str(run.get("status", ""))
+    status = RunStatus(run.get("status"))
     epochs = int(run.get("config", {}).get("epochs") or 0)
     # API.md: start is refused (409) from diverged/failed, and from completed at its last epoch.
-    finished = status == "completed" and int(run.get("epoch") or 0) >= epochs
     return {
-        "status": status,
-        "running": status in RUNNING_STATES,
-        "can_start": status in STARTABLE and not finished,
-        "can_step": status in STEPPABLE,
+        "status": str(status),
+        "running": status == RunStatus.running,
+        "can_start": status.can_start(int(run.get("epoch") or 0), epochs),
+        "can_step": status.can_step,
         # A completed run can train on: "Train more" raises its epochs (settings.more_epochs).
         "more_epochs": epochs if status == "completed" else 0,
         "message": run.get("message"),

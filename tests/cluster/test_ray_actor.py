@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from app.runs.executor import EOF, LocalExecutor
+from app.runs.worker_messages import Final, Frame, SetLive, Stop
 from app.storage.store import MetricRow
 from tests.runs.helpers import run_async
 from tests.runs.test_executor import job_for
@@ -32,12 +33,12 @@ async def drain(handle: Any, timeout: float = 120.0) -> list[Any]:
     while True:
         msg = await asyncio.wait_for(handle.queue.get(), timeout)
         out.append(msg)
-        if msg is EOF or isinstance(msg, BaseException) or msg["type"] == "final":
+        if msg is EOF or isinstance(msg, BaseException | Final):
             return out
 
 
 def rows_of(messages: list[Any]) -> list[MetricRow]:
-    return [row for msg in messages if isinstance(msg, dict) for row in msg["metrics"]]
+    return [row for msg in messages if isinstance(msg, Frame | Final) for row in msg.metrics]
 
 
 @run_async
@@ -48,7 +49,7 @@ async def test_actor_trains_every_epoch_once_like_a_local_worker(ray_head: str) 
         messages = await drain(handle)
     finally:
         handle.release()
-    assert messages[-1]["reason"] == "completed"
+    assert messages[-1].reason == "completed"
     assert len(messages) > 2, "the actor should stream frames, not only its end"
     ray_rows = rows_of(messages)
     assert [r.epoch for r in ray_rows] == list(range(1, 31))
@@ -59,7 +60,7 @@ async def test_actor_trains_every_epoch_once_like_a_local_worker(ray_head: str) 
     await local.join()
     local.release()
     assert ray_rows == local_rows  # the same seed, the same trainer: bit for bit
-    np.testing.assert_array_equal(messages[-1]["params"], messages[-1]["state"][0]["params"])
+    np.testing.assert_array_equal(messages[-1].params, messages[-1].state.arrays["params"])
 
 
 @run_async
@@ -67,19 +68,19 @@ async def test_set_and_stop_commands_reach_the_actor(ray_head: str) -> None:
     handle = await RayExecutor(ray_head).launch("actor-commands", job_for(100_000, eps=100))
     try:
         first = await asyncio.wait_for(handle.queue.get(), 120)
-        assert first["type"] == "frame"
-        handle.command(("set", {"learning_rate": 0.5}))
+        assert isinstance(first, Frame)
+        handle.command(SetLive({"learning_rate": 0.5}))
         seen_rate = False
         while not seen_rate:
             msg = await asyncio.wait_for(handle.queue.get(), 60)
-            seen_rate = any(r.learning_rate == 0.5 for r in msg["metrics"])
-        handle.command(("stop",))
+            seen_rate = any(r.learning_rate == 0.5 for r in msg.metrics)
+        handle.command(Stop())
         rest = await drain(handle)
     finally:
         handle.release()
     final = rest[-1]
-    assert final["type"] == "final" and final["reason"] == "stopped"
-    assert final["epoch"] < 100_000
+    assert isinstance(final, Final) and final.reason == "stopped"
+    assert final.epoch < 100_000
     assert await handle.join() == "it finished"
 
 
@@ -94,9 +95,9 @@ async def test_ack_drops_old_messages_and_a_second_reader_goes_on_without_a_gap(
         acked_epoch = 0
         while acked_epoch < 10:
             msg = await asyncio.wait_for(holder.queue.get(), 60)
-            stored += msg["metrics"]
-            if msg["state"] is not None:
-                acked_epoch = int(msg["state"][1]["epoch"])
+            stored += msg.metrics
+            if msg.state is not None:
+                acked_epoch = int(msg.state.epoch)
                 await asyncio.to_thread(holder.stored, acked_epoch)
         pulls: list[Any] = []
         reader = await executor.attach("actor-ack")
@@ -108,17 +109,16 @@ async def test_ack_drops_old_messages_and_a_second_reader_goes_on_without_a_gap(
         assert read[0].epoch == acked_epoch + 1  # the acked part is gone from the actor
         history = [r for r in stored if r.epoch <= acked_epoch] + read
         assert [r.epoch for r in history] == list(range(1, 61))
-        assert messages[-1]["reason"] == "completed"
+        assert messages[-1].reason == "completed"
     finally:
         holder.release()
-    assert await executor.attach("actor-ack") is None or True  # name freed asynchronously
 
 
 @run_async
 async def test_a_killed_actor_process_is_seen_as_lost(ray_head: str) -> None:
     handle = await RayExecutor(ray_head).launch("actor-killed", job_for(100_000, eps=50))
     first = await asyncio.wait_for(handle.queue.get(), 120)
-    assert first["type"] == "frame"
+    assert isinstance(first, Frame)
     assert handle.pid is not None
     os.kill(handle.pid, signal.SIGKILL)
     rest = await drain(handle)

@@ -16,11 +16,12 @@ from app.runs.executor import EOF, LocalExecutor, make_executor
 from app.runs.models import RunCreate
 from app.runs.ray_actor import RunActor, ThreadConnection, is_final
 from app.runs.record import prepare_run
+from app.runs.worker_messages import Final, SetLive, Shutdown, Stop, WorkerJob
 from app.storage.store import MetricRow
 from tests.runs.helpers import run_async
 
 
-def job_for(epochs: int, eps: float | None = None, **fields: Any) -> dict[str, Any]:
+def job_for(epochs: int, eps: float | None = None, **fields: Any) -> WorkerJob:
     body = RunCreate(
         dataset={"kind": "spiral", "n_samples": 200, "seed": 1},
         hidden_layers=[8, 8],
@@ -30,43 +31,40 @@ def job_for(epochs: int, eps: float | None = None, **fields: Any) -> dict[str, A
         **fields,
     )
     run, custom = prepare_run(body)
-    return {
-        "config": run.config,
-        "custom": custom,
-        "state": None,
-        "initial_params": None,
-        "last_snapshot": None,
-        "target": epochs,
-        "checkpoint_interval": 0.0,
-        "frame_interval": 0.01,
-    }
+    return WorkerJob(
+        config=run.config,
+        target=epochs,
+        checkpoint_interval=0.0,
+        frame_interval=0.01,
+        custom=custom,
+    )
 
 
 def rows_of(messages: list[Any]) -> list[MetricRow]:
-    return [row for msg in messages for row in msg["metrics"]]
+    return [row for msg in messages for row in msg.metrics]
 
 
 def test_thread_connection_carries_commands_in_order_and_polls_with_a_timeout() -> None:
     sent: list[Any] = []
     conn = ThreadConnection(sent.append)
     assert not conn.poll()
-    conn.put(("stop",))
-    conn.put(("set", {"learning_rate": 0.1}))
+    conn.put(Stop())
+    conn.put(SetLive({"learning_rate": 0.1}))
     assert conn.poll() and conn.poll()  # a peeked command stays pending
-    assert conn.recv() == ("stop",)
-    assert conn.recv() == ("set", {"learning_rate": 0.1})
-    threading.Timer(0.05, conn.put, args=(("shutdown",),)).start()
+    assert conn.recv() == Stop()
+    assert conn.recv() == SetLive({"learning_rate": 0.1})
+    threading.Timer(0.05, conn.put, args=(Shutdown(),)).start()
     assert conn.poll(5.0)
-    assert conn.recv() == ("shutdown",)
-    conn.send({"type": "frame"})
+    assert conn.recv() == Shutdown()
+    conn.send("a frame")
     conn.close()
     try:
-        conn.send({"type": "frame"})
+        conn.send("a frame")
     except OSError:
         pass
     else:
         raise AssertionError("send after close must fail like a closed pipe")
-    assert sent == [{"type": "frame"}]
+    assert sent == ["a frame"]
 
 
 def _drain(actor: RunActor, since: int = 0, timeout: float = 60.0) -> list[tuple[int, Any]]:
@@ -87,10 +85,10 @@ def test_actor_in_process_trains_each_epoch_once_and_ack_keeps_the_rest() -> Non
     assert seqs == list(range(1, len(seqs) + 1))
     assert [r.epoch for r in rows_of([m for _, m in messages])] == list(range(1, 41))
     final = messages[-1][1]
-    assert final["reason"] == "completed" and final["epoch"] == 40
+    assert final.reason == "completed" and final.epoch == 40
     # Acknowledge a middle checkpoint: older messages go, the rest stay for a new reader.
-    middle = next(s for s, m in messages if m.get("state") is not None and m["epoch"] >= 10)
-    acked_epoch = dict(messages)[middle]["epoch"]
+    middle = next(s for s, m in messages if m.state is not None and m.epoch >= 10)
+    acked_epoch = dict(messages)[middle].epoch
     assert acked_epoch < 40, "the run should have sent frames before its end"
     actor.ack(middle)
     late = actor.messages_since(0)
@@ -115,7 +113,7 @@ def test_a_reader_behind_the_ack_gets_the_dropped_messages_latest_weights() -> N
     assert pulled.params is not None
     epoch, params = pulled.params
     assert epoch == 5
-    np.testing.assert_array_equal(params, messages[-1][1]["params"])
+    np.testing.assert_array_equal(params, messages[-1][1].params)
     assert actor.messages_since(last).params is None  # not behind: nothing to fill
 
 
@@ -124,11 +122,11 @@ def test_actor_stop_command_ends_with_stopped() -> None:
     actor.start(job_for(100_000, eps=200))
     first = actor.messages_since(0, wait=60)
     assert first.messages
-    actor.command(("set", {"learning_rate": 0.25}))
-    actor.command(("stop",))
+    actor.command(SetLive({"learning_rate": 0.25}))
+    actor.command(Stop())
     messages = _drain(actor, first.messages[-1][0])
     final = messages[-1][1]
-    assert final["reason"] == "stopped" and final["epoch"] < 100_000
+    assert final.reason == "stopped" and final.epoch < 100_000
 
 
 @run_async
@@ -138,8 +136,8 @@ async def test_local_executor_gives_the_pipe_messages_and_an_exit_text() -> None
     while True:
         msg = await asyncio.wait_for(handle.queue.get(), 60)
         assert msg is not EOF
-        rows += msg["metrics"]
-        if msg["type"] == "final":
+        rows += msg.metrics
+        if isinstance(msg, Final):
             break
     assert [r.epoch for r in rows] == list(range(1, 13))
     assert await handle.join() == "exit code 0"
