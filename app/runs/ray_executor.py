@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 import time
 from typing import Any
@@ -36,6 +37,7 @@ ACTOR_CPUS = 0  # the running-runs limit is a count in the store, not Ray resour
 # Calls in flight on one actor: long polls from several servers, commands, acks.
 ACTOR_CONCURRENCY = 16
 PULL_WAIT = 0.5  # seconds a pull waits on the actor for a new message
+CONNECT_TIMEOUT = 5.0  # seconds to reach a host:port head before ray.init is tried
 NAME_FREE_TIMEOUT = 10.0  # seconds to wait for a killed actor's name to be free again
 
 RemoteRunActor = ray.remote(RunActor)
@@ -140,6 +142,7 @@ class RayExecutor:
         """`ray.init` once, lazily (blocking: call it in a thread)."""
         with self._init_lock:
             if not ray.is_initialized():
+                _check_reachable(self.address)
                 ray.init(
                     address=self.address,
                     namespace=NAMESPACE,
@@ -231,6 +234,19 @@ class RayExecutor:
         if pull:
             handle.start_pulling()
         return handle
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, in words, when a host:port head does not answer: `ray.init` would
+    retry for minutes (a request that starts a run would hang that long)."""
+    if address == "auto":
+        return  # ray.init finds this machine's cluster, or fails at once
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        raise ConnectionError(f"no Ray head answers at {address} ({exc})") from None
 
 
 def _first_line(exc: BaseException) -> str:
