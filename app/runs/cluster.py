@@ -61,9 +61,17 @@ class RemoteRuns:
     def refresh(self, run: Run) -> None:
         """A run this server does not train: its record as the store has it now. One it
         trains: its config (another server may have PATCHed a live field)."""
-        if run.deleted:
-            return
-        row = self.store.load_run(run.id)
+        if not run.deleted:
+            self._take_row(run, self.store.load_run(run.id))
+
+    def refresh_all(self) -> None:
+        """`refresh` for every run, from one read of the store (the runs list)."""
+        rows = {row["id"]: row for row in self.store.load_runs()}
+        for run in list(self.registry.runs.values()):
+            with contextlib.suppress(ProblemError):
+                self._take_row(run, rows.get(run.id))
+
+    def _take_row(self, run: Run, row: dict[str, Any] | None) -> None:
         if row is None:  # deleted through another server
             if run.worker is None:
                 self.registry.forget(run)
@@ -75,6 +83,7 @@ class RemoteRuns:
                 run.config = fresh.config
                 self.registry.show(run)
             return
+        before = (run.status, run.message, run.epoch, run.config)
         followed = run.id in self._followers and fresh.status == RunStatus.running
         # Reset or re-made elsewhere. (A followed run is ahead of its stored checkpoint.)
         remade = fresh.layer_sizes != run.layer_sizes or (
@@ -82,7 +91,7 @@ class RemoteRuns:
         )
         run.status, run.message, run.updated_at = fresh.status, fresh.message, fresh.updated_at
         run.config, run.has_initial = fresh.config, fresh.has_initial
-        if remade:  # reset or re-made through another server
+        if remade:
             run.layer_sizes, run.task, run.n_params = fresh.layer_sizes, fresh.task, fresh.n_params
             run.epoch, run.last, run.params, run.state = fresh.epoch, fresh.last, None, None
             if run.hub is not None:
@@ -94,9 +103,12 @@ class RemoteRuns:
             self._catch_up(run, fresh.epoch)
             if run.params_epoch < fresh.epoch:
                 run.params = None  # newer weights are stored: load them on next use
-        self.registry.show(run)
+        if (run.status, run.message, run.epoch, run.config) != before:
+            self.registry.show(run)
         if run.status == RunStatus.running:
             self.check(run)
+            if run.hub is not None and run.hub.subscribers:
+                self.follow(run)  # watched here, (re)started elsewhere
 
     def _catch_up(self, run: Run, epoch: int) -> None:
         """Epochs after the run's known one, up to `epoch`, from the store into its hub."""
@@ -200,7 +212,12 @@ class RemoteRuns:
             self._spawn(self._adopt_task(run), f"run-{run.id}-adopt")
 
     def check_all(self) -> None:
+        """(every RENEW_EVERY) Adopt runs whose holder is gone; runs watched here are
+        re-read, so one started through another server is followed."""
         for run in list(self.registry.runs.values()):
+            if run.worker is None and run.hub is not None and run.hub.subscribers:
+                with contextlib.suppress(ProblemError):
+                    self.refresh(run)
             self.check(run)
 
     async def _adopt_task(self, run: Run) -> None:

@@ -255,6 +255,7 @@ class Supervisor:
                 )
             if self.registry.remote is not None:
                 self.registry.remote.check_all()  # runs whose holder is gone are adopted
+                self._on_end()  # a slot another server freed: queued sweep runs take it
 
     # ---- following a worker ---------------------------------------------------------
 

@@ -150,6 +150,11 @@ def test_a_run_made_on_a_is_watched_predicted_patched_stopped_and_deleted_throug
         rates = a.get(f"/api/runs/{run_id}/metrics").json()["learning_rate"]
         assert rates[-1] == 0.05  # stored by the holder as the actor trained it
 
+        renamed = a.patch(f"/api/runs/{run_id}", json={"name": "renamed on A"})
+        assert renamed.status_code == 200, renamed.text
+        listed = {r["id"]: r for r in b.get("/api/runs").json()["runs"]}
+        assert listed[run_id]["name"] == "renamed on A" and listed[run_id]["status"] == "stopped"
+
         assert b.delete(f"/api/runs/{run_id}").status_code == 204
         assert a.get(f"/api/runs/{run_id}").status_code == 404
         assert b.get(f"/api/runs/{run_id}").status_code == 404
