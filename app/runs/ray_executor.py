@@ -6,7 +6,7 @@ the namespace "backprop-live", so any server on the cluster finds it (`attach`);
 detached (it outlives the server that started it) and never restarted (a restarted actor
 would have lost its trainer: the run fails instead, see the README). It asks for no CPU:
 how many runs train at once is a count in the store (`Store.count_running`), and 8 runs
-must fit on 2 cores.
+must fit on 2 cores; the actors are spread over the cluster's nodes ("SPREAD").
 
 A `RayHandle` gives the supervisor what the pipe gives for a local worker: a task pulls
 the actor's messages (`messages_since`, a long poll) into the handle's queue, in order.
@@ -191,6 +191,9 @@ class RayExecutor:
                     max_restarts=0,
                     max_concurrency=ACTOR_CONCURRENCY,
                     num_cpus=ACTOR_CPUS,
+                    # With no resources asked, Ray would pack every actor on one node:
+                    # spread them over the cluster's nodes instead.
+                    scheduling_strategy="SPREAD",
                 ).remote(run_id)
             except ValueError:  # the name is still taken by the actor being killed
                 if time.monotonic() > deadline:
