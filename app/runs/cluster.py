@@ -161,17 +161,22 @@ class RemoteRuns:
             epoch, params = pulled.params
             self.registry.set_params(run, params, epoch)
 
-    async def _until_settled(self, run: Run, timeout: float = STOP_TIMEOUT) -> None:
+    async def _until_settled(
+        self, run: Run, timeout: float = STOP_TIMEOUT, *, locked: bool = False
+    ) -> None:
         """Wait (reading the store) until the holder stored the run's end, or the run was
-        adopted here; then show the stored record."""
+        adopted here (at once if the caller holds the run's lock, else by a task that takes
+        it); then show the stored record."""
         deadline = time.monotonic() + timeout
         while run.worker is None and not run.deleted:
             row = await self.supervisor.writer.call(self.store.load_run, run.id)
             if row is None or row["status"] != RunStatus.running:
                 break
             if not self._leased_elsewhere(run.id):
-                await self.adopt(run)
-                continue
+                if locked:
+                    await self.adopt(run)
+                    continue
+                self.check(run)
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(END_POLL)  # the holder writes in another process
@@ -191,7 +196,9 @@ class RemoteRuns:
     async def stop(self, run: Run) -> None:
         """Stop a remote run and wait until its end is stored (the caller holds its lock)."""
         await self.command(run, Stop())
-        await self._until_settled(run, STOP_TIMEOUT + LEASE_SECONDS)
+        await self._until_settled(run, STOP_TIMEOUT + LEASE_SECONDS, locked=True)
+        if run.worker is not None:  # adopted meanwhile (its holder died): stop it as ours
+            await self.supervisor.halt(run.worker, Stop())
         if run.status == RunStatus.running:
             raise ProblemError(409, "the run did not stop in time; try again", "status")
 

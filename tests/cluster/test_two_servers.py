@@ -182,3 +182,30 @@ def test_a_killed_server_s_run_goes_on_on_ray_and_the_other_serves_it_without_a_
         assert view["status"] == "completed" and view["epoch"] == epochs
         assert epochs_of(b, run_id) == list(range(1, epochs + 1))  # stored without a gap
         assert b.get(f"/api/runs/{run_id}/weights").json()["epoch"] == epochs
+
+
+@pytest.mark.slow
+def test_a_stop_through_b_right_after_a_was_killed_adopts_and_stops_the_run(
+    ray_head: str, db_url: str
+) -> None:
+    with serve(db_url, ray_head) as a, serve(db_url, ray_head) as b:
+        run_id = a.post("/api/runs", json={**RUN, "epochs": 100_000}).json()["id"]
+        wait_until(
+            lambda: a.get(f"/api/runs/{run_id}").json()["epoch"] >= 20,
+            timeout=60,
+            what="20 epochs",
+        )
+        os.killpg(a.process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+        a.process.wait(30)  # type: ignore[attr-defined]
+        stopped = b.post(f"/api/runs/{run_id}/stop")
+        assert stopped.status_code == 200, stopped.text
+        view = stopped.json()
+        assert view["status"] == "stopped" and view["epoch"] >= 20
+        assert epochs_of(b, run_id) == list(range(1, view["epoch"] + 1))
+        # B holds it now: it starts again from where it stopped, on Ray.
+        again = b.post(f"/api/runs/{run_id}/start")
+        assert again.status_code == 200 and again.json()["status"] == "running"
+        assert b.post(f"/api/runs/{run_id}/stop").json()["status"] == "stopped"
+        assert epochs_of(b, run_id) == list(
+            range(1, b.get(f"/api/runs/{run_id}").json()["epoch"] + 1)
+        )
