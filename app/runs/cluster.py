@@ -38,6 +38,7 @@ from app.runs.worker_messages import Command, Stop
 log = logging.getLogger(__name__)
 
 END_POLL = 0.1  # seconds between reads of the store while waiting for a holder's write
+WATCH_EVERY = 0.5  # seconds between reads of the watched runs another server may start
 Spawn = Callable[[Coroutine[Any, Any, Any], str], None]
 
 
@@ -219,13 +220,21 @@ class RemoteRuns:
             self._spawn(self._adopt_task(run), f"run-{run.id}-adopt")
 
     def check_all(self) -> None:
-        """(every RENEW_EVERY) Adopt runs whose holder is gone; runs watched here are
-        re-read, so one started through another server is followed."""
+        """(every RENEW_EVERY) Adopt runs whose holder is gone."""
         for run in list(self.registry.runs.values()):
-            if run.worker is None and run.hub is not None and run.hub.subscribers:
-                with contextlib.suppress(ProblemError):
-                    self.refresh(run)
             self.check(run)
+
+    async def watch(self) -> None:
+        """(a task, forever) Runs watched here but trained by no one or elsewhere are
+        re-read every WATCH_EVERY s: one started through another server is followed
+        within that time, and a change made there shows here."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            for run in list(self.registry.runs.values()):
+                watched = run.hub is not None and run.hub.subscribers > 0
+                if watched and run.worker is None and run.id not in self._followers:
+                    with contextlib.suppress(ProblemError):
+                        self.refresh(run)
 
     async def _adopt_task(self, run: Run) -> None:
         try:

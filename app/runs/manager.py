@@ -98,6 +98,8 @@ class RunManager(RunQueries, SweepQueue):
         asyncio.get_running_loop().run_in_executor(None, self.supervisor.warm)
         self.registry.adopt_stored_runs(startup=True)
         self._spawn(self.supervisor.renew_leases(), "lease-renewer")
+        if self.registry.remote is not None:  # Ray: runs watched here, trained elsewhere
+            self._spawn(self.registry.remote.watch(), "remote-runs-watcher")
         self._spawn(self.weights_cache.sweep(WEIGHTS_SWEEP_EVERY), "weights-sweep")
         await self._load_sweeps()  # sweeps: re-queue interrupted sweep runs, start the queue
 
