@@ -260,6 +260,10 @@ class RemoteRuns:
         )
         if holder is not None:
             return  # alive after all
+        if not await asyncio.to_thread(self.executor.reachable):
+            # Whether its actor lives is unknown: leave the run as it is, try again later.
+            await self.supervisor.writer.call(self.store.release_lease, run.id, str(self.owner))
+            return
         row = await self.supervisor.writer.call(self.store.load_run, run.id)
         handle = await self.executor.attach(run.id) if row is not None else None
         if row is None or row["status"] != RunStatus.running or handle is None:
@@ -273,7 +277,7 @@ class RemoteRuns:
             return
         follower = self._followers.pop(run.id, None)
         if follower is not None:
-            follower.stop_pulling()
+            follower.detach()  # its task sees EOF and ends; the supervisor pulls from here
         fresh = run_from_row(row)
         run.epoch, run.last, run.config = fresh.epoch, fresh.last, fresh.config
         run.pending, run.pending_snapshots, run.state = [], [], None

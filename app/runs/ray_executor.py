@@ -200,13 +200,19 @@ class RayExecutor:
                     raise
                 time.sleep(0.05)
 
-    def on_cluster(self, run_id: str) -> bool:
-        """(blocking, fast) Whether an actor for `run_id` is alive on the cluster; True
-        when the cluster cannot be asked (the run is left alone, and adopted later)."""
+    def reachable(self) -> bool:
+        """(blocking) Whether the cluster answers (connecting if need be)."""
         try:
             self.connect()
         except Exception as exc:
             log.warning("the Ray cluster (%s) cannot be reached: %s", self.address, exc)
+            return False
+        return True
+
+    def on_cluster(self, run_id: str) -> bool:
+        """(blocking, fast) Whether an actor for `run_id` is alive on the cluster; True
+        when the cluster cannot be asked (the run is left alone, and adopted later)."""
+        if not self.reachable():
             return True
         try:
             ray.get_actor(run_id, namespace=NAMESPACE)
