@@ -40,8 +40,9 @@ def db_url(tmp_path: Path) -> str:
 
 
 @contextmanager
-def serve(db_url: str, ray_address: str) -> Iterator[httpx.Client]:
-    """`backprop-live serve` with the Ray executor, in its own process group."""
+def serve(db_url: str, ray_address: str, **settings: str) -> Iterator[httpx.Client]:
+    """`backprop-live serve` with the Ray executor, in its own process group; `settings`
+    are more BACKPROP_LIVE_* variables (by their lower-case names)."""
     port = free_port()
     env = {
         **os.environ,
@@ -51,6 +52,7 @@ def serve(db_url: str, ray_address: str) -> Iterator[httpx.Client]:
         "BACKPROP_LIVE_RAY_ADDRESS": ray_address,
         "BACKPROP_LIVE_CHECKPOINT_INTERVAL": "0.3",
         "BACKPROP_LIVE_SSE_PING_INTERVAL": "1",
+        **{f"BACKPROP_LIVE_{name.upper()}": value for name, value in settings.items()},
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "backprop-live"), "serve"],
@@ -113,10 +115,14 @@ def epochs_of(client: httpx.Client, run_id: str) -> list[int]:
 def test_a_run_made_on_a_is_watched_predicted_patched_stopped_and_deleted_through_b(
     ray_head: str, db_url: str
 ) -> None:
-    with serve(db_url, ray_head) as a, serve(db_url, ray_head) as b:
+    one_slot = {"max_running_runs": "1"}  # cluster-wide: one run trains, on either server
+    with serve(db_url, ray_head, **one_slot) as a, serve(db_url, ray_head, **one_slot) as b:
         run = a.post("/api/runs", json={**RUN, "epochs": 100_000}).json()
         run_id = run["id"]
         assert b.get(f"/api/runs/{run_id}").json()["status"] == "running"
+        refused = b.post("/api/runs", json={**RUN, "epochs": 10})
+        assert refused.status_code == 409, refused.text
+        assert "too many runs are training (1, the limit is 1)" in refused.json()["detail"]
         received = Received()
         with events(b, run_id) as source:
             for sse in source.iter_sse():
@@ -154,6 +160,9 @@ def test_a_run_made_on_a_is_watched_predicted_patched_stopped_and_deleted_throug
         assert renamed.status_code == 200, renamed.text
         listed = {r["id"]: r for r in b.get("/api/runs").json()["runs"]}
         assert listed[run_id]["name"] == "renamed on A" and listed[run_id]["status"] == "stopped"
+
+        other = b.post("/api/runs", json={**RUN, "epochs": 10})  # the slot is free again
+        assert other.status_code == 201, other.text
 
         assert b.delete(f"/api/runs/{run_id}").status_code == 204
         assert a.get(f"/api/runs/{run_id}").status_code == 404
