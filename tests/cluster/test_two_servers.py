@@ -161,6 +161,20 @@ def test_a_run_made_on_a_is_watched_predicted_patched_stopped_and_deleted_throug
         listed = {r["id"]: r for r in b.get("/api/runs").json()["runs"]}
         assert listed[run_id]["name"] == "renamed on A" and listed[run_id]["status"] == "stopped"
 
+        # Started again through B (B holds it now), then reset through A.
+        assert b.post(f"/api/runs/{run_id}/start").json()["status"] == "running"
+        wait_until(
+            lambda: b.get(f"/api/runs/{run_id}").json()["epoch"] > view["epoch"] + 5,
+            timeout=30,
+            what="epochs after the restart",
+        )
+        reset = a.post(f"/api/runs/{run_id}/reset")
+        assert reset.status_code == 200, reset.text
+        assert reset.json()["status"] == "created" and reset.json()["epoch"] == 0
+        on_b = b.get(f"/api/runs/{run_id}").json()
+        assert on_b["status"] == "created" and on_b["epoch"] == 0
+        assert epochs_of(b, run_id) == [] and epochs_of(a, run_id) == []
+
         other = b.post("/api/runs", json={**RUN, "epochs": 10})  # the slot is free again
         assert other.status_code == 201, other.text
 
