@@ -4,6 +4,10 @@
 #   docker build -t backprop-live .
 #   docker run -p 8000:8000 -v bpl-data:/data -e BACKPROP_LIVE_TOKEN=<a long secret> backprop-live
 #
+# With optional extras (deploy/compose.yaml builds it so for the cluster):
+#
+#   docker build --build-arg EXTRAS=postgres,cluster -t backprop-live:cluster .
+#
 # The server listens on every interface inside the container, so it needs the token:
 # without BACKPROP_LIVE_TOKEN it refuses to start (app/cli.py).
 
@@ -26,6 +30,22 @@ RUN python -m venv /venv \
     && /venv/bin/pip install --no-cache-dir --require-hashes -r requirements-runtime.lock \
     && /venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && /venv/bin/pip install --no-cache-dir --no-deps /wheels/*.whl
+# Optional extras, comma-separated (`postgres`, `cluster`; none by default). They are not in
+# the runtime lock: pip resolves them from pyproject.toml's ranges, with every package the
+# lock pins held at its pinned version (the lock without its hashes, as constraints: hashes
+# there would demand them for the extras' packages too). An extra the wheel does not
+# declare fails the build, rather than pip's warning and an image without it.
+ARG EXTRAS=""
+RUN if [ -n "$EXTRAS" ]; then \
+        for extra in $(echo "$EXTRAS" | tr ',' ' '); do \
+            /venv/bin/python -c "import importlib.metadata as m, sys; \
+sys.exit(sys.argv[1] not in (m.metadata('backprop-live').get_all('Provides-Extra') or []))" \
+                "$extra" || { echo "EXTRAS: pyproject.toml has no extra '$extra'" >&2; exit 1; }; \
+        done \
+        && sed -e '/^ *--hash=/d' -e 's/ *\\$//' requirements-runtime.lock > /tmp/pins.txt \
+        && /venv/bin/pip install --no-cache-dir -c /tmp/pins.txt "$(ls /wheels/*.whl)[$EXTRAS]" \
+        && /venv/bin/pip check; \
+    fi
 
 # ---- run: Python and the venv only (no Node, no sources) ----------------------------------
 FROM python:3.11-slim-bookworm

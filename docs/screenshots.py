@@ -27,6 +27,15 @@ LOOP_RUN = {
     "epochs": 3000,
     "start": False,
 }
+EARLY_RUN = {
+    "name": "xor, early stopping",
+    "dataset": {"kind": "xor", "n_samples": 40, "noise": 0.5},
+    "hidden_layers": [16],
+    "learning_rate": 0.5,
+    "epochs": 3000,
+    "early_stopping": {"patience": 40, "min_delta": 0.001},
+    "start": False,
+}
 DRAWN_RUN = {
     "name": "drawn by hand",
     "dataset": {"kind": "xor", "n_samples": 40, "noise": 0.05},
@@ -41,6 +50,8 @@ def main() -> int:
         loop = api.post("/api/runs", json=LOOP_RUN).json()
         api.post(f"/api/runs/{loop['id']}/step", json={"epochs": 1200})
         drawn = api.post("/api/runs", json=DRAWN_RUN).json()
+        early = api.post("/api/runs", json=EARLY_RUN).json()
+        api.post(f"/api/runs/{early['id']}/step", json={"epochs": 3000})
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path="/usr/bin/chromium",
@@ -54,6 +65,17 @@ def main() -> int:
                 path=str(ROOT / "docs" / "screenshot-live.png"),
                 full_page=True,
                 clip={"x": 0, "y": 0, "width": 1280, "height": page.evaluate(bottom) + 16},
+            )
+            # Early stopping's best epoch marked on the loss chart of a run that stopped early.
+            page.goto(f"{url}/runs/{early['id']}")
+            page.wait_for_timeout(1200)
+            card = page.locator(".loss-card").bounding_box()
+            charts_end = page.locator("#loss-chart").bounding_box()
+            assert card is not None and charts_end is not None
+            bottom = charts_end["y"] + charts_end["height"] + 12 - card["y"]
+            page.screenshot(
+                path=str(ROOT / "docs" / "screenshot-early-stopping.png"),
+                clip={**card, "height": bottom},
             )
             page.goto(f"{url}/runs/{drawn['id']}/draw")
             page.wait_for_timeout(800)
@@ -69,7 +91,7 @@ def main() -> int:
                 path=str(ROOT / "docs" / "screenshot-inspect.png")
             )
             browser.close()
-    print("docs/screenshot-{live,draw,history,inspect}.png")
+    print("docs/screenshot-{live,early-stopping,draw,history,inspect}.png")
     return 0
 
 

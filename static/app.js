@@ -124,6 +124,23 @@
     }
   });
 
+  // A chart's mark (early stopping's best epoch, app/ui/livechart.py) is drawn in the chart;
+  // a frame that moves it sends only its hidden #<chart>-mark-at element: put it there.
+  document.addEventListener("htmx:sseMessage", function () {
+    var sources = document.querySelectorAll("[data-mark-for]");
+    for (var i = 0; i < sources.length; i++) {
+      var at = sources[i].dataset, mark = document.getElementById(at.markFor);
+      if (!mark) continue;
+      var line = mark.querySelector("line"), dot = mark.querySelector("circle"), text = mark.querySelector("text");
+      line.setAttribute("x1", at.x); line.setAttribute("x2", at.x);
+      dot.setAttribute("cx", at.x); dot.setAttribute("cy", at.y);
+      text.setAttribute("x", at.tx); text.setAttribute("y", at.ty);
+      text.setAttribute("text-anchor", at.anchor);
+      text.textContent = at.label;
+      mark.setAttribute("data-epoch", at.epoch);
+    }
+  });
+
   // Live frames replace the chart: put the read-out back where the mouse still is.
   document.addEventListener("htmx:sseMessage", function () {
     if (!lastHover || !lastHover.box) return;

@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from app.nn.schedules import scheduled_rate
 from app.nn.training import EpochMetrics
+from app.runs.run_config import RunConfig
 
 BEST_PARAMS = "early.best_params"  # checkpoint array: the weights of the best epoch
 
@@ -35,12 +36,12 @@ class TrainingControls:
     best_params: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, config: Mapping[str, Any]) -> TrainingControls:
+    def of(cls, config: RunConfig) -> TrainingControls:
         return cls(
-            float(config["learning_rate"]),
-            config.get("lr_schedule"),
-            config.get("target_loss"),
-            config.get("early_stopping"),
+            float(config.learning_rate),
+            config.lr_schedule,
+            config.target_loss,
+            config.early_stopping,
         )
 
     def update(self, changes: Mapping[str, Any]) -> None:
@@ -59,7 +60,9 @@ class TrainingControls:
         """The learning rate epoch `epoch` (1-based) trains with."""
         return scheduled_rate(epoch, self.base_lr, self.schedule)
 
-    def after_epoch(self, m: EpochMetrics, params: np.ndarray) -> tuple[str, str] | None:
+    def after_epoch(
+        self, m: EpochMetrics, params: np.ndarray
+    ) -> tuple[Literal["early_stopped", "target_loss"], str] | None:
         """(reason, message) when this epoch ends the run, else None."""
         if self.early is not None:
             watched = m.train_loss if m.test_loss is None else m.test_loss

@@ -183,18 +183,18 @@ class RunManager(RunQueries, SweepQueue):
             self.registry.check_alive(run)
             if run.status.is_active:
                 return self.registry.view(run)
-            if not run.status.can_start(run.epoch, run.config["epochs"]):
+            if not run.status.can_start(run.epoch, run.config.epochs):
                 if run.status.needs_reset:
                     text = f"a {run.status} run cannot be started; reset it first"
                 else:
                     text = f"the run is completed at epoch {run.epoch}; raise `epochs` to continue"
                 raise ProblemError(409, text, "status")
-            if run.epoch >= run.config["epochs"]:
+            if run.epoch >= run.config.epochs:
                 await self._set_status(run, RunStatus.completed, None)
                 return self.registry.view(run)
             if await self._queue_if_no_slot(run):  # sweeps: a sweep's run waits its turn
                 return self.registry.view(run)
-            await self.supervisor.launch(run, target=run.config["epochs"])
+            await self.supervisor.launch(run, target=run.config.epochs)
             return self.registry.view(run)
 
     async def stop(self, run_id: str) -> RunView:
@@ -223,7 +223,7 @@ class RunManager(RunQueries, SweepQueue):
                     f"step is allowed from created, stopped or interrupted, not {run.status}",
                     "status",
                 )
-            target = min(run.epoch + int(epochs), run.config["epochs"])
+            target = min(run.epoch + int(epochs), run.config.epochs)
             if target <= run.epoch:
                 await self._set_status(run, RunStatus.completed, None)
                 return self.registry.view(run)
@@ -265,7 +265,7 @@ class RunManager(RunQueries, SweepQueue):
     def _start_params(self, run: Run) -> np.ndarray:
         """The weights a reset goes back to: the run's own `initial_weights`, else its seed's."""
         own = self.store.load_initial(run.id) if run.has_initial else None
-        return own.astype(run.config["dtype"]) if own is not None else initial_params(run)
+        return own.astype(run.config.dtype) if own is not None else initial_params(run)
 
     async def patch(self, run_id: str, body: RunPatch) -> RunView:
         """Change any field (API.md v1.1): live fields in place — forwarded to a running
@@ -285,18 +285,18 @@ class RunManager(RunQueries, SweepQueue):
             if not live:
                 return self.registry.view(run)
             # Stored first: a change the database refuses (503) changes nothing.
-            config = {**run.config, **live}
-            config["lr_schedule"] = filled_schedule(config.get("lr_schedule"), config["epochs"])
+            config = run.config.replace(**live)
+            config = config.replace(lr_schedule=filled_schedule(config.lr_schedule, config.epochs))
             if "lr_schedule" in live:
-                live["lr_schedule"] = config["lr_schedule"]
+                live["lr_schedule"] = config.lr_schedule
             status, message = run.status, run.message
-            if status == RunStatus.completed and config["epochs"] > run.epoch:
+            if status == RunStatus.completed and config.epochs > run.epoch:
                 status, message = RunStatus.stopped, None
             updated_at = utcnow()
             await self.writer.call(
                 self.store.update_run,
                 run.id,
-                name=config["name"],
+                name=config.name,
                 config=stored_config(run, config),
                 status=str(status),
                 message=message,
@@ -318,7 +318,7 @@ class RunManager(RunQueries, SweepQueue):
         metrics or checkpoint), shown to subscribers as a fresh snapshot, and started
         again if it was running."""
         custom = None
-        if run.config["dataset"]["kind"] == "custom":
+        if run.config.is_custom:
             custom = await self.writer.call(self.store.load_custom, run.id)
         reshaped = await asyncio.to_thread(reshape, run, changes, custom)
         was_running = await self._stop_remote(run) or run.worker is not None
@@ -332,7 +332,7 @@ class RunManager(RunQueries, SweepQueue):
             run,
             initial_checkpoint(new),
             {
-                "name": new.config["name"],
+                "name": new.config.name,
                 "config": stored_config(new),
                 "status": str(RunStatus.created),
                 "message": None,
@@ -352,7 +352,7 @@ class RunManager(RunQueries, SweepQueue):
             weights, biases = self.registry.views(run, new.params)
             run.hub.reset(self.registry.view(run), weights, biases)
         if was_running:
-            await self.supervisor.launch(run, target=run.config["epochs"])
+            await self.supervisor.launch(run, target=run.config.epochs)
         return self.registry.view(run)
 
     async def put_weights(self, run_id: str, layers: Any) -> None:
@@ -365,7 +365,7 @@ class RunManager(RunQueries, SweepQueue):
             self.registry.check_alive(run)
             if run.worker is not None or self._remote(run):
                 raise ProblemError(409, "stop the run before editing its weights", "status")
-            use_bias, dtype = bool(run.config["use_bias"]), run.config["dtype"]
+            use_bias, dtype = bool(run.config.use_bias), run.config.dtype
             params = await self.jobs.run(
                 lambda: flat_params(layers, run.layer_sizes, use_bias).astype(dtype)
             )
@@ -390,7 +390,7 @@ class RunManager(RunQueries, SweepQueue):
         self._creating += 1
         try:
             new_id = uuid.uuid4().hex[:12]
-            name = f"{source.config['name']} (copy)"[:80]
+            name = f"{source.config.name} (copy)"[:80]
             now = utcnow()
             await self.writer.call(self.store.copy_run, source.id, new_id, name, now.isoformat())
             row = await self.writer.call(self.store.load_run, new_id)

@@ -128,6 +128,6 @@ def outcome(
         return RunStatus.interrupted, "the server stopped while this run was training"
     if reason in ("target_loss", "early_stopped"):  # the training controls' ends
         return RunStatus.completed, final.message
-    if run.epoch >= run.config["epochs"]:
+    if run.epoch >= run.config.epochs:
         return RunStatus.completed, None
     return RunStatus.stopped, None

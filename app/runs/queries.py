@@ -103,7 +103,7 @@ class RunQueries:
 
     def _custom(self, run: Run) -> dict[str, np.ndarray] | None:
         """A custom dataset's x/y, read on this thread (None for the others)."""
-        if run.config["dataset"]["kind"] != "custom":
+        if not run.config.is_custom:
             return None
         return self.store.load_custom(run.id)
 
@@ -128,7 +128,7 @@ class RunQueries:
         """`data()` as JSON bytes, built and encoded off the event loop (a job)."""
         run = self.registry.get(run_id)
         custom = None
-        if run.config["dataset"]["kind"] == "custom":
+        if run.config.is_custom:
             custom = await self.jobs.run(self.store.load_custom, run.id)
         spec = dataset_spec(run.config, custom)
         return await self.jobs.run(lambda: reads.encode_data(make_dataset(spec)))
@@ -139,14 +139,14 @@ class RunQueries:
         run = self.registry.get(run_id)
         x = reads.checked_inputs(inputs, self.registry.view(run).n_inputs)
         params, _ = self.registry.params(run)
-        return reads.predict(network_of(run), params, x, run.config.get("features"), run.task)
+        return reads.predict(network_of(run), params, x, run.config.features, run.task)
 
     async def predict_json(self, run_id: str, inputs: Any) -> bytes:
         """`predict()` as JSON bytes, computed off the event loop (a job)."""
         run = self.registry.get(run_id)
         x = reads.checked_inputs(inputs, self.registry.view(run).n_inputs)
         params, _ = await self.registry.load_params(run)
-        net, features = network_of(run), run.config.get("features")
+        net, features = network_of(run), run.config.features
         return await self.jobs.run(reads.predict_json, net, params, x, features, run.task)
 
     async def inspect(
@@ -166,7 +166,7 @@ class RunQueries:
         config and custom data (`app.runs.inspecting` applies a step with it)."""
         run = self.registry.get(run_id)
         params, epoch = self.registry.params(run)  # never mutated: a consistent snapshot
-        config = {**run.config, "dataset": dict(run.config["dataset"])}
+        config = run.config
         custom = self._custom(run)
         net = network_of(run)
         net.params[...] = params
@@ -179,13 +179,13 @@ class RunQueries:
         params, epoch = self.registry.params(run)  # never mutated: a consistent snapshot
         weights, biases = self.registry.views(run, params)
         custom = self._custom(run)
-        config = {**run.config, "dataset": dict(run.config["dataset"])}
+        config = run.config.public()
         return ExportSource(config, list(run.layer_sizes), weights, biases, epoch, custom)
 
     def teacher(self, run_id: str) -> dict[str, Any]:
         """The teacher network of a `teacher` run (API.md v1.1): layers and activation."""
         run = self.registry.get(run_id)
-        spec = run.config["dataset"]
+        spec = run.config.dataset
         if spec["kind"] != "teacher":
             raise ProblemError(404, f"run {run_id!r} is not trained on a teacher network")
         net = teacher_network(

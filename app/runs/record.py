@@ -29,6 +29,7 @@ from app.runs.models import (
     filled_schedule,
 )
 from app.runs.processes import Worker
+from app.runs.run_config import RunConfig
 from app.storage.store import INITIAL_META, Checkpoint, MetricRow, Snapshot, finite_or_none
 
 METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
@@ -43,7 +44,7 @@ class Run:
     """One run as the server holds it; RunManager changes it on the event loop only."""
 
     id: str
-    config: dict[str, Any]  # public config (API.md `config`)
+    config: RunConfig  # public config (API.md `config`), typed
     status: RunStatus
     message: str | None
     epoch: int
@@ -75,10 +76,11 @@ class Run:
     queued_at: int | None = None
 
 
-def stored_config(run: Run, config: dict[str, Any] | None = None) -> dict[str, Any]:
+def stored_config(run: Run, config: RunConfig | None = None) -> dict[str, Any]:
     """The public config (the run's, or `config`) plus what a restart needs without
     rebuilding the dataset."""
-    stored = {**(config or run.config), "_layer_sizes": run.layer_sizes, "_task": run.task}
+    public = (config or run.config).public()
+    stored = {**public, "_layer_sizes": run.layer_sizes, "_task": run.task}
     if run.has_initial:
         stored["_initial"] = True
     return stored
@@ -88,7 +90,7 @@ def stored_row(run: Run) -> dict[str, Any]:
     """A new run's row as `Store.insert_run` takes it."""
     return {
         "id": run.id,
-        "name": run.config["name"],
+        "name": run.config.name,
         "config": stored_config(run),
         "status": str(run.status),
         "message": None,
@@ -116,25 +118,14 @@ def last_metrics_of(row: MetricRow) -> dict[str, float | None]:
     return {k: finite_or_none(getattr(row, k)) for k in METRIC_KEYS}
 
 
-# Config fields newer than some stored runs, with the value that means "as before".
-_ADDED_DEFAULTS: dict[str, Any] = {
-    "features": None,
-    "error_propagation": "chain_rule",
-    "lr_schedule": None,
-    "target_loss": None,
-    "early_stopping": None,
-}
-
-
 def run_from_row(row: dict[str, Any]) -> Run:
     """A run as the store holds it (see stored_config); a run stored by an older version
     shows the fields added since with their defaults."""
-    config = {**_ADDED_DEFAULTS, **row["config"]}
-    if config["dataset"].get("kind") == "teacher":
-        config["dataset"] = {"teacher_weight_scale": 1.0, **config["dataset"]}
-    layer_sizes = list(config.pop("_layer_sizes"))
-    task = config.pop("_task")
-    has_initial = bool(config.pop("_initial", False))
+    stored = dict(row["config"])
+    layer_sizes = list(stored.pop("_layer_sizes"))
+    task = stored.pop("_task")
+    has_initial = bool(stored.pop("_initial", False))
+    config = RunConfig.of(stored, strict=False)
     return Run(
         id=row["id"],
         config=config,
@@ -146,7 +137,7 @@ def run_from_row(row: dict[str, Any]) -> Run:
         updated_at=datetime.fromisoformat(row["updated_at"]),
         layer_sizes=layer_sizes,
         task=task,
-        n_params=count_params(layer_sizes, config["use_bias"]),
+        n_params=count_params(layer_sizes, config.use_bias),
         has_initial=has_initial,
     )
 
@@ -208,13 +199,13 @@ def prepare_run(
         )
     run_id = run_id or uuid.uuid4().hex[:12]
     hidden = "-".join(str(h) for h in body.hidden_layers) or "linear"
-    config: dict[str, Any] = body.model_dump(exclude={"start", "dataset", "initial_weights"})
-    config.update(
+    fields: dict[str, Any] = body.model_dump(exclude={"start", "dataset", "initial_weights"})
+    fields.update(
         name=body.name if body.name is not None else f"{spec['kind']} {hidden} {run_id[:4]}",
         dataset=public_dataset,
         output_activation=output_activation,
         loss=loss,
-        lr_schedule=filled_schedule(config["lr_schedule"], body.epochs),
+        lr_schedule=filled_schedule(fields["lr_schedule"], body.epochs),
     )
     custom = None
     if spec["kind"] == "custom":
@@ -226,7 +217,7 @@ def prepare_run(
     now = utcnow()
     run = Run(
         id=run_id,
-        config=config,
+        config=RunConfig.of(fields),
         status=RunStatus.created,
         message=None,
         epoch=0,
@@ -252,10 +243,10 @@ def network_of(run: Run) -> MLP:
     c = run.config
     return MLP(
         run.layer_sizes,
-        activation=c["activation"],
-        output_activation=c["output_activation"],
-        use_bias=c["use_bias"],
-        dtype=c["dtype"],
+        activation=c.activation,
+        output_activation=c.output_activation,
+        use_bias=c.use_bias,
+        dtype=c.dtype,
     )
 
 
@@ -264,12 +255,12 @@ def initial_params(run: Run) -> np.ndarray:
     c = run.config
     net = MLP.initialise(
         run.layer_sizes,
-        activation=c["activation"],
-        output_activation=c["output_activation"],
-        use_bias=c["use_bias"],
-        init=c["init"],
-        rng=np.random.default_rng(int(c["seed"])),
-        dtype=c["dtype"],
+        activation=c.activation,
+        output_activation=c.output_activation,
+        use_bias=c.use_bias,
+        init=c.init,
+        rng=np.random.default_rng(int(c.seed)),
+        dtype=c.dtype,
     )
     return net.params
 

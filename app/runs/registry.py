@@ -141,10 +141,10 @@ class RunRegistry:
     def view(self, run: Run) -> RunView:
         return RunView(
             id=run.id,
-            name=run.config["name"],
+            name=run.config.name,
             status=run.status,
             message=run.message,
-            config={**run.config, "dataset": dict(run.config["dataset"])},
+            config=run.config.public(),
             layer_sizes=run.layer_sizes,
             task=run.task,
             n_params=run.n_params,
@@ -224,4 +224,4 @@ class RunRegistry:
     @staticmethod
     def views(run: Run, params: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """Per-layer weight and bias views of a flat `params` of `run`'s layout."""
-        return param_views(params, run.layer_sizes, bool(run.config["use_bias"]))
+        return param_views(params, run.layer_sizes, bool(run.config.use_bias))

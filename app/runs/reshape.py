@@ -36,10 +36,10 @@ def structural_changes(run: Run, changes: dict[str, Any]) -> dict[str, Any]:
         if name in LIVE_FIELDS:
             continue
         if name == "dataset":
-            current = run.config["dataset"]
+            current = run.config.dataset
             if value.get("kind") == "custom" or any(current.get(k) != v for k, v in value.items()):
                 out[name] = value
-        elif run.config.get(name) != value:
+        elif getattr(run.config, name, None) != value:
             out[name] = value
     return out
 
@@ -61,16 +61,16 @@ def merged_dataset(
 def reshape(run: Run, changes: dict[str, Any], custom: dict[str, np.ndarray] | None) -> Reshaped:
     """The run re-initialised with every change applied (live ones included). Builds the
     dataset: call it off the event loop. ProblemError(422) names the field at fault."""
-    config = {k: v for k, v in run.config.items()}
+    config = run.config.public()
     config.update(changes)
-    spec = merged_dataset(run.config["dataset"], changes.get("dataset", {}), custom)
+    spec = merged_dataset(run.config.dataset, changes.get("dataset", {}), custom)
     config["dataset"] = spec
     try:
         body = RunCreate.model_validate(config)
     except ValidationError as exc:
         raise problem_from_validation(exc) from None
     data: Dataset = build_dataset(body.dataset.model_dump())
-    raw_inputs = 2 if run.config.get("features") else run.layer_sizes[0]
+    raw_inputs = 2 if run.config.features else run.layer_sizes[0]
     if data.n_inputs != raw_inputs and "features" not in changes:
         body.features = None  # the old features do not fit the new inputs
     if (data.task, data.n_outputs) != (run.task, run.layer_sizes[-1]):

@@ -19,6 +19,7 @@ from app.nn.features import feature_matrix
 from app.nn.network import MLP
 from app.runs.errors import ProblemError
 from app.runs.gradient_check import gradient_check
+from app.runs.run_config import RunConfig
 from app.runs.worker import dataset_spec
 
 
@@ -29,7 +30,7 @@ class StepInputs:
     net: MLP
     weights: list[np.ndarray]  # views of the snapshot, layer l: (n_out, n_in)
     biases: list[np.ndarray] | None
-    config: dict[str, Any]
+    config: RunConfig
     custom: dict[str, np.ndarray] | None
     task: str
     epoch: int
@@ -57,7 +58,7 @@ def load_batch(inputs: StepInputs, batch: int) -> Batch:
     sizes = list(net.layer_sizes)
     data = make_dataset(dataset_spec(config, inputs.custom))
     n = data.x_train.shape[0]
-    size = n if config["batch_size"] is None else min(int(config["batch_size"]), n)
+    size = n if config.batch_size is None else min(int(config.batch_size), n)
     n_batches = -(-n // size)
     if not 0 <= batch < n_batches:
         raise ProblemError(422, f"batch must be in 0-{n_batches - 1}", "batch")
@@ -65,7 +66,7 @@ def load_batch(inputs: StepInputs, batch: int) -> Batch:
     rows = stop - start
     raw64 = np.asarray(data.x_train[start:stop], dtype=np.float64)
     raw_x = raw64.astype(net.dtype)
-    features = config.get("features")
+    features = config.features
     # The network reads the features; the inspector shows the raw inputs (API.md v1.1).
     x = raw_x if not features else feature_matrix(raw_x, features).astype(net.dtype)
     x64 = raw64 if not features else feature_matrix(raw64, features)
@@ -131,7 +132,7 @@ class LayerStep:
 def sgd_steps(inputs: StepInputs, p: Pass) -> list[LayerStep]:
     """The article's plain SGD step from ``p``'s gradients (l1/l2 on the weights only)."""
     config = inputs.config
-    l1, l2, lr = (float(config[k]) for k in ("l1", "l2", "learning_rate"))
+    l1, l2, lr = float(config.l1), float(config.l2), float(config.learning_rate)
     out = []
     with np.errstate(all="ignore"):
         for i, wi in enumerate(inputs.weights):
@@ -154,7 +155,7 @@ def sgd_steps(inputs: StepInputs, p: Pass) -> list[LayerStep]:
 def stepped_layers(inputs: StepInputs, batch: int) -> list[dict[str, Any]]:
     """The weights after the shown step on the whole batch, as PUT /weights takes them."""
     b = load_batch(inputs, batch)
-    steps = sgd_steps(inputs, backward_pass(inputs.net, b, inputs.config["loss"]))
+    steps = sgd_steps(inputs, backward_pass(inputs.net, b, inputs.config.loss))
     return [
         {
             "weights": s.weights_after.tolist(),
@@ -185,12 +186,12 @@ def inspect_step(
     rows = b.rows
     if not 0 <= sample < rows:
         raise ProblemError(422, f"sample must be in 0-{rows - 1} (batch {batch})", "sample")
-    p = backward_pass(net, b, config["loss"], keep=limit, sample=sample)
+    p = backward_pass(net, b, config.loss, keep=limit, sample=sample)
     steps = sgd_steps(inputs, p)
-    checked = gradient_check(net, b.x64, b.y64, config["loss"]) if check else []
-    kept, one, features, raw_x, x, y = p.kept, p.one, config.get("features"), b.raw_x, b.x, b.y
+    checked = gradient_check(net, b.x64, b.y64, config.loss) if check else []
+    kept, one, features, raw_x, x, y = p.kept, p.one, config.features, b.raw_x, b.x, b.y
     start, n_batches, loss = b.start, b.n_batches, p.loss
-    l1, l2, lr = (float(config[k]) for k in ("l1", "l2", "learning_rate"))
+    l1, l2, lr = float(config.l1), float(config.l2), float(config.learning_rate)
     epoch = inputs.epoch
 
     def cut(a: Any) -> Any:
@@ -231,14 +232,14 @@ def inspect_step(
         "l1": l1,
         "l2": l2,
         "update": "sgd",
-        "optimizer": config["optimizer"],
+        "optimizer": config.optimizer,
         # The numbers are the chain rule's; a weights_only run updates with other deltas.
-        "error_propagation": config.get("error_propagation", "chain_rule"),
+        "error_propagation": config.error_propagation,
         "layer_sizes": sizes,
-        "activation": config["activation"],
-        "loss_name": config["loss"],
-        "output_activation": config["output_activation"],
-        "dtype": config["dtype"],
+        "activation": config.activation,
+        "loss_name": config.loss,
+        "output_activation": config.output_activation,
+        "dtype": config.dtype,
         "inputs": cut(x),
         "targets": cut(y),
         "layers": layers,

@@ -102,7 +102,7 @@ class Supervisor:
         """Start a worker training `run` up to `target` epochs; the run becomes `running`."""
         self.check_capacity()  # fail fast; checked again below, after the reads
         custom = None
-        if run.config["dataset"]["kind"] == "custom":
+        if run.config.is_custom:
             custom = await self.writer.call(self.store.load_custom, run.id)
         state = run.state
         if state is None:  # a big checkpoint takes a while to read (epoch 0: starting weights)
@@ -174,7 +174,7 @@ class Supervisor:
     def attach(self, run: Run, handle: Handle) -> Worker:
         """Supervise a trainer another server started (it left, or died: its lease lapsed
         and this process holds it now), from the run's stored epoch on."""
-        worker = Worker(target=int(run.config["epochs"]), handle=handle)
+        worker = Worker(target=run.config.epochs, handle=handle)
         worker.done = asyncio.get_running_loop().create_future()
         run.worker = worker
         self._spawn(self._supervise(run, worker), f"run-{run.id}-supervisor")
@@ -392,8 +392,9 @@ class Supervisor:
             row = await self.writer.call(self.store.load_run, run.id)
             if row is not None:
                 run.config = run_from_row(row).config
-        if run.epoch > run.config["epochs"]:
-            run.config["epochs"] = run.epoch  # epochs was lowered below a fast worker's epoch
+        if run.epoch > run.config.epochs:
+            # epochs was lowered below a fast worker's epoch
+            run.config = run.config.replace(epochs=run.epoch)
         updated_at = utcnow()
         fields: dict[str, Any] = {
             "status": str(status),

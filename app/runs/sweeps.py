@@ -1,9 +1,9 @@
 """Sweeps (API.md v1.1 "Sweeps and the `queued` status"): one run per grid combination,
 and the queue of runs waiting for a training slot.
 
-`SweepQueue` is a mixin of `RunManager` (it uses the manager's records, store writer and
-`_launch`): a sweep's runs are stored at once, all `queued`, then `_drain_queue` starts
-the oldest queued runs while slots are free. The manager calls `_on_slot_free()` whenever
+`SweepQueue` is a mixin of `RunManager` (it uses the manager's registry, writer and
+supervisor): a sweep's runs are stored at once, all `queued`, then `_drain_queue` starts
+the oldest queued runs while slots are free. The supervisor calls `_on_slot_free()` whenever
 a worker ends, `_queue_if_no_slot` from `start`, and `_load_sweeps` at start-up.
 The grid itself (the combinations, their names, their validation) is plain functions.
 """
@@ -314,7 +314,7 @@ class SweepQueue:
 
     async def _drain_queue(self: RunManager) -> None:
         """Start queued runs, oldest first, while a slot is free (one drainer at a time;
-        `_launch` takes the slot with no await after its last capacity check)."""
+        `supervisor.launch` takes the slot with no await after its last capacity check)."""
         async with self._queue_lock:
             while not self._closing and self._slot_free():
                 run = self._oldest_queued()
@@ -328,11 +328,11 @@ class SweepQueue:
 
     async def _start_queued(self: RunManager, run: Run) -> bool:
         """Launch one queued run (lock held); False when the queue should wait."""
-        if run.epoch >= run.config["epochs"]:
+        if run.epoch >= run.config.epochs:
             await self._set_status(run, RunStatus.completed, None)
             return True
         try:
-            await self.supervisor.launch(run, target=run.config["epochs"])
+            await self.supervisor.launch(run, target=run.config.epochs)
         except ProblemError as exc:
             if self._closing or not self._slot_free():
                 return False  # the slot was taken meanwhile (or we are closing): wait

@@ -35,6 +35,7 @@ from app.nn.datasets import Dataset, make_dataset  # noqa: E402
 from app.nn.features import with_features  # noqa: E402
 from app.nn.training import EpochMetrics, Trainer, TrainerState  # noqa: E402
 from app.runs.controls import LARGE_NET_PARAMS, TrainingControls, snapshot_due  # noqa: E402
+from app.runs.run_config import RunConfig  # noqa: E402
 from app.runs.worker_messages import (  # noqa: E402
     Final,
     Frame,
@@ -56,31 +57,30 @@ LARGE_NET_PARAMS_INTERVAL = 0.5  # seconds between weight updates of a large net
 WORKER_NICENESS = 10
 
 
-def trainer_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+def trainer_kwargs(config: RunConfig) -> dict[str, Any]:
     """Trainer keyword arguments from a run's public config (head already resolved)."""
     return {
-        "hidden_layers": list(config["hidden_layers"]),
-        "activation": config["activation"],
-        "output_activation": config["output_activation"],
-        "loss": config["loss"],
-        "learning_rate": float(config["learning_rate"]),
-        "optimizer": config["optimizer"],
-        "momentum": float(config["momentum"]),
-        "batch_size": config["batch_size"],
-        "l1": float(config["l1"]),
-        "l2": float(config["l2"]),
-        "use_bias": bool(config["use_bias"]),
-        "init": config["init"],
-        "seed": int(config["seed"]),
-        "dtype": config["dtype"],
-        "error_propagation": config.get("error_propagation", "chain_rule"),
+        "hidden_layers": list(config.hidden_layers),
+        "activation": config.activation,
+        "output_activation": config.output_activation,
+        "loss": config.loss,
+        "learning_rate": float(config.learning_rate),
+        "optimizer": config.optimizer,
+        "momentum": float(config.momentum),
+        "batch_size": config.batch_size,
+        "l1": float(config.l1),
+        "l2": float(config.l2),
+        "use_bias": bool(config.use_bias),
+        "init": config.init,
+        "seed": int(config.seed),
+        "dtype": config.dtype,
+        "error_propagation": config.error_propagation,
     }
 
 
-def dataset_spec(
-    config: Mapping[str, Any], custom: Mapping[str, np.ndarray] | None
-) -> dict[str, Any]:
-    spec = dict(config["dataset"])
+def dataset_spec(config: RunConfig, custom: Mapping[str, np.ndarray] | None) -> dict[str, Any]:
+    """The run's dataset spec as `make_dataset` takes it (custom points put back in)."""
+    spec = dict(config.dataset)
     if spec["kind"] == "custom":
         if custom is None:
             raise ValueError("the custom dataset's x/y are missing")
@@ -89,14 +89,14 @@ def dataset_spec(
 
 
 def build_trainer(
-    config: Mapping[str, Any],
+    config: RunConfig,
     custom: Mapping[str, np.ndarray] | None,
     data: Dataset | None = None,
 ) -> Trainer:
     """A fresh Trainer (weights from the seed) for a run's config."""
     if data is None:
         data = make_dataset(dataset_spec(config, custom))
-    return Trainer(with_features(data, config.get("features")), **trainer_kwargs(config))
+    return Trainer(with_features(data, config.features), **trainer_kwargs(config))
 
 
 def metric_row(m: EpochMetrics, learning_rate: float | None = None) -> MetricRow:
@@ -126,7 +126,7 @@ class _History:
 
     def __init__(self, trainer: Trainer, job: WorkerJob) -> None:
         self.last_kept: int | None = job.last_snapshot
-        self.epochs = int(job.config["epochs"])
+        self.epochs = int(job.config.epochs)
         self.n_params = int(trainer.network.n_params)
         self.pending: list[Snapshot] = []
         if self.last_kept is None and trainer.epoch == 0:
@@ -257,9 +257,7 @@ def run_worker(conn: Connection, job: WorkerJob) -> None:
     pending: list[MetricRow] = []
     try:
         config = job.config
-        control = _Control(
-            conn, int(config["epochs"]), int(job.target), config["max_epochs_per_second"]
-        )
+        control = _Control(conn, int(config.epochs), int(job.target), config.max_epochs_per_second)
         _handle_signals(control)
         trainer = build_trainer(config, job.custom)
         controls = TrainingControls.of(config)

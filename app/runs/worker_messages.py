@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from app.runs.run_config import RunConfig
 from app.storage.store import Checkpoint, MetricRow, Snapshot
 
 # The fields SetLive carries: the PATCHable fields a worker applies while it trains.
@@ -125,12 +126,12 @@ FromWorker = Frame | Final
 
 @dataclass(frozen=True)
 class WorkerJob:
-    """What a worker trains: the run's public config (API.md `config`), a custom
+    """What a worker trains: the run's config, a custom
     dataset's x/y, where to resume (`state`: a full checkpoint past epoch 0, or
     `initial_params`: weights to start from at epoch 0), the epoch to train to, the
     last kept snapshot's epoch (the weight history goes on from it), and its rhythm."""
 
-    config: Mapping[str, Any]
+    config: RunConfig
     target: int
     checkpoint_interval: float
     frame_interval: float = 1 / 30

@@ -8,6 +8,7 @@ reaches markup unescaped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -63,6 +64,7 @@ class Chart:
     series: list[SeriesOut] = field(default_factory=list)
     hover: str = ""  # "epoch,v1,v2;…" for app.js read-outs
     x_domain: tuple[float, float] = (0.0, 1.0)
+    y_domain: tuple[float, float] = (0.0, 1.0)
 
     @property
     def plot_width(self) -> int:
@@ -150,6 +152,7 @@ def place_axes(
     x0, x1 = x_domain
     lo, hi = y_domain
     chart.x_domain = (x0, x1)
+    chart.y_domain = (lo, hi)
     if chart.log:
         chart.y_ticks = [
             Tick(float(render.log_scale(t, (lo, hi), (bottom, top))), render.format_tick(t))
@@ -165,6 +168,59 @@ def place_axes(
         for t in render.nice_ticks(x0, x1, 5)
     ]
     return lo, hi
+
+
+def pixel_of(chart: Chart, x: float, y: float) -> tuple[float, float]:
+    """Where the point (x, y) is drawn on a placed chart (y clipped to the plot on a linear
+    chart, as its curves are)."""
+    px = float(render.linear_scale(x, chart.x_domain, (chart.left, chart.right)))
+    scale = render.log_scale if chart.log else render.linear_scale
+    py = float(scale(y, chart.y_domain, (chart.bottom, chart.top)))
+    return px, py if chart.log else min(max(py, chart.top), chart.bottom)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point to mark on a chart, in data units, and its label."""
+
+    x: float
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class PlacedMark:
+    """A Mark in the chart's pixels: its line at x, its dot at (x, y), its label at (tx, ty)."""
+
+    epoch: int
+    x: float
+    y: float
+    tx: float
+    ty: float
+    anchor: str  # the label's text-anchor: start, end or middle
+    label: str
+
+
+MARK_FONT = 16.0  # viewBox units of a mark's label (as the axes' labels: >= 10 px on a phone)
+MARK_CHAR = 0.6 * MARK_FONT  # the width of one character of the (monospace) label
+
+
+def place_mark(chart: Chart, mark: Mark) -> PlacedMark:
+    """A mark on a placed chart: its line and dot at its point, its label beside the dot on
+    the side it fits (after it, else before it, else centred in the plot) and below it,
+    where the curve it marks the minimum of never is (above it if that is off the plot)."""
+    x, y = pixel_of(chart, mark.x, mark.y)
+    y = y if math.isfinite(y) else chart.bottom  # a loss of 0 on a log chart
+    width = MARK_CHAR * len(mark.label)
+    if x + 6 + width <= chart.right:
+        tx, anchor = x + 6, "start"
+    elif x - 6 - width >= chart.left:
+        tx, anchor = x - 6, "end"
+    else:
+        tx, anchor = (chart.left + chart.right) / 2, "middle"
+    ty = y + 4 + MARK_FONT if y + 4 + MARK_FONT <= chart.bottom - 2 else y - 8
+    x, y, tx, ty = (round(float(v), 1) for v in (x, y, tx, ty))
+    return PlacedMark(int(mark.x), x, y, tx, ty, anchor, mark.label)
 
 
 def hover_data(xs: np.ndarray, ys: Sequence[np.ndarray], limit: int = HOVER_POINTS) -> str:

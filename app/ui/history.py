@@ -25,6 +25,7 @@ from app.runs.errors import ProblemError
 from app.ui import charts, diagram, histograms, matrices, render
 from app.ui.maps import Layer, forward_trace, normalise_layers
 from app.ui.outputview import OutputFrame, RunData, output_frame, run_data
+from app.ui.views import best_mark
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,6 +53,7 @@ class HistoryFrame:
     matrices: list[matrices.Matrix]
     chart: charts.Chart
     marker: LossMarker
+    best: charts.PlacedMark | None  # early stopping's best epoch (of the whole history)
     train_loss: str
     test_loss: str
 
@@ -91,6 +93,14 @@ def loss_marker(chart: charts.Chart, epoch: int) -> LossMarker:
     x = float(render.linear_scale(float(epoch), (x0, x1), (chart.left, chart.right)))
     x = min(max(x, chart.left), chart.right)
     return LossMarker(round(x, 1), chart.top, chart.bottom, not chart.empty)
+
+
+def best_placed(
+    run: Mapping[str, Any], metrics: Mapping[str, np.ndarray], chart: charts.Chart
+) -> charts.PlacedMark | None:
+    """Early stopping's best epoch on the loss chart, as the live view marks it."""
+    mark = best_mark(run, metrics)
+    return None if mark is None or chart.empty else charts.place_mark(chart, mark)
 
 
 def loss_at(metrics: Mapping[str, np.ndarray], epoch: int, name: str) -> str:
@@ -182,6 +192,7 @@ def history_frame(
         matrices=matrices.weight_matrices(layers, weights.previous),
         chart=chart,
         marker=loss_marker(chart, weights.epoch),
+        best=best_placed(run, metrics, chart),
         train_loss=loss_at(metrics, weights.epoch, "train_loss"),
         test_loss=loss_at(metrics, weights.epoch, "test_loss"),
     )

@@ -9,6 +9,11 @@ buckets completed since the last frame (a short path from the last point drawn,
 ``hx-swap-oob="beforeend:…"``) and replaces the tail; when the epochs outgrow
 the span, the y domain changes or the history is rewound, the chart is redrawn.
 The appended paths draw exactly the points a full redraw draws.
+
+A chart may carry one ``charts.Mark`` (the loss chart: early stopping's best epoch so far): a
+vertical line, a dot and a label drawn in the chart, which a frame that only appends
+moves by sending a small hidden element with its new place (``mark_markup``), never by
+redrawing the chart; app.js copies that place onto the drawn mark.
 """
 
 from __future__ import annotations
@@ -44,6 +49,22 @@ class LiveChartView:
     chart_id: str
     series: list[LiveSeries] = field(default_factory=list)
     hover: str = ""
+    mark: charts.PlacedMark | None = None
+
+    @property
+    def mark_data(self) -> Markup:
+        """The hidden element that says where the mark is (app.js places the drawn one)."""
+        return Markup(mark_markup(self.chart_id, self.mark)) if self.mark else Markup("")
+
+
+def mark_markup(chart_id: str, mark: charts.PlacedMark, oob: bool = False) -> str:
+    """The hidden element with a chart's mark's place; ``oob`` swaps it in out of band."""
+    swap = ' hx-swap-oob="true"' if oob else ""
+    return (
+        f'<div id="{chart_id}-mark-at"{swap} hidden data-mark-for="{chart_id}-mark"'
+        f' data-epoch="{mark.epoch}" data-x="{mark.x}" data-y="{mark.y}" data-tx="{mark.tx}"'
+        f' data-ty="{mark.ty}" data-anchor="{mark.anchor}" data-label="{escape(mark.label)}"></div>'
+    )
 
 
 def series_style(s: charts.SeriesIn) -> Markup:
@@ -117,16 +138,21 @@ class LiveChart:
         self.tails: list[str] = []
         self.hover_at = -math.inf
         self.hover_rows = ""
+        self.mark: charts.PlacedMark | None = None  # where the last frame put the mark
 
     def _empty(self) -> charts.Chart:
         width, height = self.size
         return charts.Chart(width, height, 46, width - 10, 10, height - 24, self.log, empty=True)
 
     def update(
-        self, x: np.ndarray, series: Sequence[charts.SeriesIn], now: float
+        self,
+        x: np.ndarray,
+        series: Sequence[charts.SeriesIn],
+        now: float,
+        mark: charts.Mark | None = None,
     ) -> tuple[LiveChartView, str | None]:
-        """The chart for these epochs, and the out-of-band HTML that turns the previous
-        frame's chart into it ('' for no change; None when it had to be redrawn)."""
+        """The chart for these epochs (with ``mark`` marked), and the out-of-band HTML that
+        turns the previous frame's chart into it ('' for no change; None when redrawn)."""
         xs = np.asarray(x, dtype=np.float64).ravel()
         ys = [render._as_float(s.y).ravel() for s in series]
         chart = self._empty()
@@ -142,7 +168,9 @@ class LiveChart:
         lo, hi = charts.place_axes(
             chart, (x0, x0 + span), self.fixed_y or charts.y_domain_of(extent, self.log)
         )
-        key = (x0, span, lo, hi, tuple((s.name, s.css, s.color) for s in series))
+        names = tuple((s.name, s.css, s.color) for s in series)
+        # A mark that comes or goes redraws the chart (it is drawn in it); one that moves does not.
+        key = (x0, span, lo, hi, names, mark is not None)
         buckets = np.floor((xs - x0) * N_BUCKETS / span).astype(np.int64)
         current = int(buckets[-1])
         redraw = key != self.key or last < self.last_x or current < self.done
@@ -183,6 +211,11 @@ class LiveChart:
             body = path_markup(s, render.svg_path(np.array(done_x), np.array(done_y)))
             view.series.append(LiveSeries(gid, body, tail, series_style(s)))
         self.done = current
+        if mark is not None:
+            view.mark = charts.place_mark(chart, mark)
+            if view.mark != self.mark and not redraw:
+                delta.append(mark_markup(self.chart_id, view.mark, oob=True))
+        self.mark = view.mark
         if self.with_hover:
             # The read-out rows (~100, formatted) are made only when they are sent.
             due = bool(delta) and now - self.hover_at >= HOVER_INTERVAL
@@ -215,11 +248,12 @@ class LiveCharts:
         chart_id: str,
         x: np.ndarray,
         series: Sequence[charts.SeriesIn],
+        mark: charts.Mark | None = None,
         **options: object,
     ) -> LiveChartView:
         chart = self.charts.get(chart_id)
         if chart is None:
             chart = self.charts[chart_id] = LiveChart(chart_id, **options)  # type: ignore[arg-type]
-        view, delta = chart.update(x, series, self.clock())
+        view, delta = chart.update(x, series, self.clock(), mark)
         self.deltas[chart_id] = delta
         return view

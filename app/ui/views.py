@@ -88,7 +88,7 @@ def metrics_from_lists(raw: Mapping[str, Sequence[Any]], n_layers: int) -> dict[
 
 
 def status_context(run: Mapping[str, Any]) -> dict[str, Any]:
-    status = RunStatus(run.get("status"))
+    status = RunStatus(run["status"])
     epochs = int(run.get("config", {}).get("epochs") or 0)
     # API.md: start is refused (409) from diverged/failed, and from completed at its last epoch.
     return {
@@ -127,21 +127,38 @@ def stats_context(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> 
     }
 
 
-def _best_epoch_text(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> str:
-    """Early stopping's best epoch so far, by its own rule ('' without early stopping)."""
+def best_so_far(
+    run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]
+) -> tuple[int, float] | None:
+    """Early stopping's best epoch so far and its watched loss, by its own rule (None
+    without early stopping or before an epoch with a finite loss)."""
     early = run.get("config", {}).get("early_stopping")
     if not early:
-        return ""
-    found = best_epoch(
+        return None
+    return best_epoch(
         metrics["epoch"],
         metrics["train_loss"],
         metrics["test_loss"],
         float(early.get("min_delta", 0.0)),
     )
+
+
+def _best_epoch_text(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> str:
+    found = best_so_far(run, metrics)
     if found is None:
         return ""
     epoch, loss = found
     return f"{epoch:,} ({render.format_number(loss, 4)})"
+
+
+def best_mark(run: Mapping[str, Any], metrics: Mapping[str, np.ndarray]) -> charts.Mark | None:
+    """The loss chart's mark at early stopping's best epoch so far (the weights a run
+    that stopped early ends with)."""
+    found = best_so_far(run, metrics)
+    if found is None:
+        return None
+    epoch, loss = found
+    return charts.Mark(epoch, loss, f"best: epoch {epoch:,}, loss {render.format_number(loss, 4)}")
 
 
 def loss_charts(inp: LiveInput) -> dict[str, Any]:
@@ -154,9 +171,10 @@ def loss_charts(inp: LiveInput) -> dict[str, Any]:
         flat = np.full(x.size, inp.baseline)
         series.append(charts.SeriesIn("predicting the mean", "baseline", flat, dashed=True))
     rate = [charts.SeriesIn("learning rate", "rate", inp.metrics["learning_rate"])]
+    mark = best_mark(inp.run, inp.metrics)
     return {
-        "linear": inp.charts.update("loss-lin", x, series, log=False),
-        "log": inp.charts.update("loss-log", x, series, log=True, hover=False),
+        "linear": inp.charts.update("loss-lin", x, series, mark, log=False),
+        "log": inp.charts.update("loss-log", x, series, mark, log=True, hover=False),
         "names": [s.name for s in series],
         # The rate each epoch trained with (a schedule, or PATCHes), under the loss curve.
         "rate": inp.charts.update("rate", x, rate, height=90),

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.runs.errors import ProblemError
 from app.runs.manager import RunManager
 from app.runs.models import RunCreate, RunPatch
+from app.runs.run_config import RunConfig
 from app.runs.worker import build_trainer
 from app.storage.store import Checkpoint, Store
 from tests.runs.helpers import opened, run_async, wait_settled, wait_until
@@ -127,7 +128,7 @@ async def test_reset_restores_the_creation_weights(settings: Settings) -> None:
         view = await m.create(body())
         run_id = view.id
         created = m.weights(run_id)
-        trainer = build_trainer(view.config, None)  # what the worker starts from
+        trainer = build_trainer(RunConfig.of(view.config), None)  # what the worker starts from
         net = trainer.network
         assert net.biases is not None
         assert created["layers"] == [
