@@ -14,11 +14,12 @@ with FastAPI; pydantic-settings would add a dependency for what
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
@@ -62,6 +63,16 @@ def _host_names(names: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return names
 
 
+def _ray_address(address: str) -> str:
+    """ "auto" (the cluster this machine belongs to) or host:port of a Ray head's GCS."""
+    if address == "auto":
+        return address
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("must be 'auto' or host:port of a Ray head (e.g. 10.0.0.5:6379)")
+    return address
+
+
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -99,6 +110,10 @@ class Settings:
     weights_cache_mb: Annotated[int, Field(ge=1, le=1_048_576)] = 256
     # Open SSE streams (/api/runs/*/events, /ui/runs/*/stream) per client address.
     max_streams_per_client: Annotated[int, Field(ge=1)] = 32
+    # How runs train: "local" worker processes on this machine, or "ray": one actor per
+    # run on the Ray cluster at `ray_address` (needs the `cluster` extra).
+    executor: Literal["local", "ray"] = "local"
+    ray_address: Annotated[str, AfterValidator(_ray_address)] = "auto"
     # Where `npm ci` put htmx; checked at start-up.
     node_modules: Path = field(default_factory=lambda: resource_dir("node_modules"))
     static_dir: Path = field(default_factory=lambda: resource_dir("static"))
@@ -113,6 +128,10 @@ class Settings:
             except ValidationError as exc:
                 raise SettingsError(f.name, _message(f.name, value, exc)) from None
             object.__setattr__(self, f.name, checked)  # e.g. "8000" -> 8000
+        if self.executor == "ray" and importlib.util.find_spec("ray") is None:
+            raise SettingsError(
+                "executor", "'ray' needs Ray installed: pip install -e '.[cluster]'"
+            )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

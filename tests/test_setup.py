@@ -4,6 +4,7 @@ sets up for the process while it runs."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import subprocess
 import sys
@@ -66,6 +67,12 @@ def test_settings_come_from_the_environment() -> None:
             ["runs.db", "postgresql://u:p@h:5432/db", "postgres://h/db", "postgresql:///db"],
         ),
         ("ALLOWED_HOSTS", ["a.example,,b"], ["a.example", "a,b", "*"]),
+        ("EXECUTOR", ["Ray", "dask", "process"], ["local"]),
+        (
+            "RAY_ADDRESS",
+            ["head", "head:", ":6379", "head:0", "head:65536", "head:port"],
+            ["auto", "127.0.0.1:6379", "ray-head:6379", "[::1]:6379"],
+        ),
     ],
 )
 def test_every_setting_is_bounded(name: str, bad: list[str], good: list[str]) -> None:
@@ -76,6 +83,20 @@ def test_every_setting_is_bounded(name: str, bad: list[str], good: list[str]) ->
         assert "\n" not in str(info.value)
     for value in good:
         Settings.from_env({f"BACKPROP_LIVE_{name}": value})
+
+
+def test_the_executor_setting_in_plain_words() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"BACKPROP_LIVE_EXECUTOR": "dask"})
+    assert str(info.value) == "BACKPROP_LIVE_EXECUTOR: must be 'local' or 'ray', got 'dask'"
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"BACKPROP_LIVE_RAY_ADDRESS": "head"})
+    assert "must be 'auto' or host:port of a Ray head" in str(info.value)
+    if importlib.util.find_spec("ray") is None:
+        with pytest.raises(SettingsError, match=r"needs Ray installed: pip install"):
+            Settings.from_env({"BACKPROP_LIVE_EXECUTOR": "ray"})
+    else:
+        assert Settings.from_env({"BACKPROP_LIVE_EXECUTOR": "ray"}).executor == "ray"
 
 
 def test_keyword_settings_are_checked_too(settings: Settings) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from app.config import Settings
+from app.runs.cluster import RemoteRuns
 from app.runs.leases import new_owner
 from app.runs.models import (
     LIVE_FIELDS,
@@ -35,7 +36,6 @@ from app.runs.models import (
     RunView,
     filled_schedule,
 )
-from app.runs.processes import warm_forkserver
 from app.runs.queries import RunQueries
 from app.runs.record import (
     Run,
@@ -53,7 +53,7 @@ from app.runs.registry import RunRegistry
 from app.runs.reshape import reshape, structural_changes
 from app.runs.supervisor import Supervisor
 from app.runs.sweeps import SweepQueue
-from app.runs.worker_messages import Stop
+from app.runs.worker_messages import SetLive, Stop
 from app.runs.writer import StoreWriter
 from app.storage.store import PARAMS_ONLY, Checkpoint, Store
 
@@ -81,6 +81,9 @@ class RunManager(RunQueries, SweepQueue):
             closing=lambda: self._closing,
             on_end=self._on_slot_free,
         )
+        if self.supervisor.executor.name == "ray":  # any server serves any run
+            self.registry.remote = RemoteRuns(registry, self.supervisor, self._spawn)
+            self.registry.on_cluster = self.supervisor.executor.on_cluster  # type: ignore[attr-defined]
         self._init_sweeps()  # sweeps
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -92,9 +95,11 @@ class RunManager(RunQueries, SweepQueue):
         `RunRegistry.adopt_stored_runs`)."""
         # Warm the fork server (it imports NumPy and the trainer once) in the background,
         # so the first run starts as fast as the others.
-        asyncio.get_running_loop().run_in_executor(None, warm_forkserver)
+        asyncio.get_running_loop().run_in_executor(None, self.supervisor.warm)
         self.registry.adopt_stored_runs(startup=True)
         self._spawn(self.supervisor.renew_leases(), "lease-renewer")
+        if self.registry.remote is not None:  # Ray: runs watched here, trained elsewhere
+            self._spawn(self.registry.remote.watch(), "remote-runs-watcher")
         self._spawn(self.weights_cache.sweep(WEIGHTS_SWEEP_EVERY), "weights-sweep")
         await self._load_sweeps()  # sweeps: re-queue interrupted sweep runs, start the queue
 
@@ -201,6 +206,8 @@ class RunManager(RunQueries, SweepQueue):
                 await self._set_status(run, RunStatus.stopped, None)
             if run.worker is not None:
                 await self.supervisor.halt(run.worker, Stop())
+            elif self._remote(run):  # trained by another server
+                await self.registry.remote.stop(run)
             return self.registry.view(run)
 
     async def step(self, run_id: str, epochs: int = 1) -> RunView:
@@ -230,6 +237,7 @@ class RunManager(RunQueries, SweepQueue):
         run = self.registry.get(run_id)
         async with run.lock:
             self.registry.check_alive(run)
+            await self._stop_remote(run)
             if run.worker is not None:
                 await self.supervisor.halt(run.worker, Stop())
             params = await asyncio.to_thread(self._start_params, run)
@@ -299,6 +307,8 @@ class RunManager(RunQueries, SweepQueue):
             forward = {k: v for k, v in live.items() if k != "name"}
             if run.worker is not None and forward:
                 self.supervisor.set_live(run.worker, forward)
+            elif forward and self._remote(run):  # its holder stores the end with these
+                await self.registry.remote.command(run, SetLive(forward))
             self.registry.show(run)
             return self.registry.view(run)
 
@@ -311,8 +321,8 @@ class RunManager(RunQueries, SweepQueue):
         if run.config.is_custom:
             custom = await self.writer.call(self.store.load_custom, run.id)
         reshaped = await asyncio.to_thread(reshape, run, changes, custom)
-        was_running = run.worker is not None
-        if was_running:
+        was_running = await self._stop_remote(run) or run.worker is not None
+        if run.worker is not None:
             self.supervisor.check_not_closing()
             await self.supervisor.discard(run.worker)
         new = reshaped.run
@@ -353,7 +363,7 @@ class RunManager(RunQueries, SweepQueue):
         run = self.registry.get(run_id)
         async with run.lock:
             self.registry.check_alive(run)
-            if run.worker is not None:
+            if run.worker is not None or self._remote(run):
                 raise ProblemError(409, "stop the run before editing its weights", "status")
             use_bias, dtype = bool(run.config.use_bias), run.config.dtype
             params = await self.jobs.run(
@@ -404,11 +414,20 @@ class RunManager(RunQueries, SweepQueue):
         run = self.registry.get(run_id)
         async with run.lock:
             self.registry.check_alive(run)
+            await self._stop_remote(run)
             if run.worker is not None:
                 await self.supervisor.halt(run.worker, Stop())
             await self.writer.call(self.store.delete_run, run.id)
-            run.deleted = True
-            self.registry.runs.pop(run.id, None)
-            self.weights_cache.forget(run)
-            if run.hub is not None:
-                run.hub.close()
+            self.registry.forget(run)
+
+    def _remote(self, run: Run) -> bool:
+        """Whether another server trains `run` (Ray executor only)."""
+        return self.registry.remote is not None and self.registry.remote.is_remote(run)
+
+    async def _stop_remote(self, run: Run) -> bool:
+        """A run another server trains is stopped (its end stored there) before this one
+        changes it; True if it was training."""
+        if not self._remote(run):
+            return False
+        await self.registry.remote.stop(run)
+        return True

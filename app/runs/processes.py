@@ -1,5 +1,6 @@
-"""The worker processes' plumbing, seen from the server: a handle per worker, the reader
-thread that hands its messages to the event loop, and how commands, kills and exits go.
+"""The worker processes' plumbing, seen from the server: the supervisor's record of a
+trainer, the reader thread that hands a pipe's messages to the event loop, and how
+commands, kills and exits go (`executor.LocalExecutor` puts them together).
 The supervisor (supervisor.py) decides what happens; this module only moves messages
 (worker_messages.py) and signals."""
 
@@ -8,30 +9,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from app.runs.models import RunStatus
 from app.runs.worker_messages import Command, Final
+
+if TYPE_CHECKING:
+    from app.runs.record import Run
 
 EOF = object()  # what the reader thread hands over when the pipe has closed
 
 
 @dataclass
 class Worker:
-    """A running worker process: its pipe, the epoch it trains to, the queue its reader
-    thread fills, and `done` once its run is stored and settled."""
+    """A run's trainer as its supervisor holds it: the executor's handle (`executor.py`;
+    None while it starts), the epoch it trains to, and `done` once its run is stored and
+    settled."""
 
-    process: Any  # multiprocessing Process
-    conn: Connection
     target: int
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    handle: Any = None  # executor.Handle (typed there: that module imports this one)
     done: asyncio.Future[None] | None = None
     shutting_down: bool = False
     # Killed because its run is being re-made (a structural PATCH): nothing it did is kept.
     discarded: bool = False
-    thread: threading.Thread | None = None
+    # The server went down and left the run training on the cluster (Ray): another
+    # server (or this one, restarted) adopts it; nothing here stops or frees it.
+    detached: bool = False
 
 
 def warm_forkserver() -> None:
@@ -52,13 +57,9 @@ def kill(process: Any) -> None:
 
 
 def pid_of(worker: Worker) -> int | None:
-    """The worker's process id, or None once its process object is closed (`join` closes it
-    while the run's end is still being stored)."""
-    try:
-        pid: int | None = worker.process.pid
-    except ValueError:
-        return None
-    return pid
+    """The trainer's process id, or None while it starts or once its process object is
+    closed (`join` closes it while the run's end is still being stored)."""
+    return worker.handle.pid if worker.handle is not None else None
 
 
 def join(process: Any) -> int | None:
@@ -99,3 +100,34 @@ def read_pipe(conn: Connection, loop: asyncio.AbstractEventLoop, queue: asyncio.
             return
         if msg is EOF or isinstance(msg, BaseException | Final):
             return
+
+
+def outcome(
+    run: Run,
+    worker: Worker,
+    final: Final | None,
+    broken: str | None,
+    ended: str,
+) -> tuple[RunStatus, str | None]:
+    """The status and message a run gets when its trainer ended: `final` is its last
+    message (None if it never came), `broken` why the stream broke, `ended` how the
+    trainer ended, in words (the handle's `join`)."""
+    if final is None:
+        if worker.shutting_down:
+            return RunStatus.interrupted, "the server stopped while this run was training"
+        name = worker.handle.name
+        if broken:
+            return RunStatus.failed, f"lost contact with {name} ({broken})"
+        return RunStatus.failed, f"{name} died unexpectedly ({ended})"
+    reason = final.reason
+    if reason == "error":
+        return RunStatus.failed, final.message or "training failed"
+    if reason == "diverged":
+        return RunStatus.diverged, final.message
+    if reason == "shutdown":
+        return RunStatus.interrupted, "the server stopped while this run was training"
+    if reason in ("target_loss", "early_stopped"):  # the training controls' ends
+        return RunStatus.completed, final.message
+    if run.epoch >= run.config.epochs:
+        return RunStatus.completed, None
+    return RunStatus.stopped, None

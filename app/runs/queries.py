@@ -43,6 +43,8 @@ class RunQueries:
     def list_runs(self) -> list[RunView]:
         """Every run, newest first."""
         self.registry.adopt_stored_runs()
+        if self.registry.remote is not None:  # Ray: other servers change runs too
+            self.registry.remote.refresh_all()
         return [self.registry.view(r) for r in reversed(self.registry.runs.values())]
 
     def get(self, run_id: str) -> RunView:

@@ -9,6 +9,7 @@ left `running` by a process that no longer trains it becomes `interrupted`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,12 @@ class RunRegistry:
         self.writer = writer
         self.owner = owner
         self.runs: dict[str, Run] = {}
+        # With the Ray executor: how runs trained by other servers are served here
+        # (cluster.py); None with local worker processes.
+        self.remote: Any = None
+        # Ray: whether a run's actor is alive on the cluster (a `running` row whose lease
+        # lapsed is then adopted, not `interrupted`).
+        self.on_cluster: Callable[[str], bool] | None = None
         # Idle runs' weights within a byte budget (weights_cache.py).
         self.weights_cache = WeightsCache(weights_budget_bytes, self.release_weights)
 
@@ -51,16 +58,34 @@ class RunRegistry:
             run = self.runs.get(run_id)
         if run is None:
             raise ProblemError(404, f"no run with id {run_id!r}")
+        if self.remote is not None:
+            self.remote.refresh(run)
         return run
+
+    def forget(self, run: Run) -> None:
+        """The run is gone (deleted here, or through another server): its streams end."""
+        run.deleted = True
+        self.runs.pop(run.id, None)
+        self.weights_cache.forget(run)
+        if run.hub is not None:
+            run.hub.close()
 
     @staticmethod
     def check_alive(run: Run) -> None:
         if run.deleted:
             raise ProblemError(404, f"no run with id {run.id!r}")
 
-    def running(self) -> int:
-        """Runs with a worker (each holds a training slot until its end is stored)."""
-        return sum(1 for r in self.runs.values() if r.worker is not None)
+    def running(self, cluster_wide: bool = False) -> int:
+        """Runs with a worker (each holds a training slot until its end is stored); with
+        `cluster_wide` (Ray), every server's: the store's `running` runs, plus this
+        server's runs whose trainer is starting (not yet stored `running`)."""
+        mine = sum(1 for r in self.runs.values() if r.worker is not None)
+        if not cluster_wide:
+            return mine
+        starting = sum(
+            1 for r in self.runs.values() if r.worker is not None and r.status != RunStatus.running
+        )
+        return max(mine, self.store.count_running() + starting)
 
     def adopt_stored_runs(self, startup: bool = False) -> None:
         """Pick up the runs of our database that this process does not hold yet: at
@@ -73,16 +98,24 @@ class RunRegistry:
             if row["id"] in self.runs:
                 continue
             if row["status"] == RunStatus.running:
-                if self._leased_elsewhere(row["id"]):
+                if self.remote is not None:  # Ray: trained on the cluster, served here too
+                    if self._leased_elsewhere(row["id"]) or self._on_cluster(row["id"]):
+                        self.runs[row["id"]] = run = run_from_row(row)
+                        self.remote.check(run)  # adopted if its holder is gone
+                        continue
+                elif self._leased_elsewhere(row["id"]):
                     continue
-                self._recover(row)
+                self.recover(row)
             self.runs[row["id"]] = run_from_row(row)
 
     def _leased_elsewhere(self, run_id: str) -> bool:
         lease = self.store.lease(run_id)
         return lease is not None and lease_is_live(*lease, self.owner)
 
-    def _recover(self, row: dict[str, Any]) -> None:
+    def _on_cluster(self, run_id: str) -> bool:
+        return self.on_cluster is not None and self.on_cluster(run_id)
+
+    def recover(self, row: dict[str, Any]) -> None:
         """A `running` row nobody trains any more: `interrupted` at its checkpoint."""
         message = (
             "the server stopped while this run was training; "
@@ -128,6 +161,8 @@ class RunRegistry:
             hub.history.extend(self.store.load_metrics(run.id))
             hub.history.extend(run.pending)
             run.hub = hub
+        if self.remote is not None:
+            self.remote.follow(run)  # trained by another server: pull its frames here
         return run.hub
 
     def show(self, run: Run) -> None:

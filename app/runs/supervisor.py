@@ -1,8 +1,8 @@
 """The supervisor: the worker side of the runs layer.
 
-One worker process per training run (`app.runs.worker`, forkserver context). Each
-worker has a reader thread that blocks on the pipe and hands messages to the event
-loop (`processes.py` has that plumbing), and a supervising task that applies them in
+One trainer per training run, started by the `Executor` (executor.py): a worker process
+on this machine (the default), or a Ray actor (BACKPROP_LIVE_EXECUTOR=ray). Its handle
+gives the worker's messages in order on a queue, and a supervising task applies them in
 order: metrics into the hub and the run's pending batch, the latest weights into an
 immutable snapshot (predictions read it, also while training), and every checkpoint —
 with the metrics since the previous one — to the writer, in one transaction. When the
@@ -18,20 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import threading
 import time
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
 from app.config import Settings
+from app.runs.executor import EOF, Executor, Handle, make_executor
 from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live
 from app.runs.models import ProblemError, RunStatus
-from app.runs.processes import EOF, Worker, exit_text, join, kill, read_pipe, send
-from app.runs.record import Run, last_metrics_of, no_metrics, stored_config, utcnow
+from app.runs.processes import Worker, outcome
+from app.runs.record import Run, last_metrics_of, no_metrics, run_from_row, stored_config, utcnow
 from app.runs.registry import RunRegistry
-from app.runs.worker import run_worker
 from app.runs.worker_messages import (
     Final,
     Frame,
@@ -76,14 +74,19 @@ class Supervisor:
         self._spawn = spawn
         self._closing = closing
         self._on_end = on_end
-        self._mp = multiprocessing.get_context("forkserver")
-        # Children start from a server that already imported NumPy and the trainer.
-        self._mp.set_forkserver_preload(["app.runs.worker"])
+        self.executor: Executor = make_executor(settings.executor, settings.ray_address)
 
     # ---- commands -------------------------------------------------------------------
 
+    def warm(self) -> None:
+        """(a thread) A head start for the first run: the fork server, or Ray's client."""
+        try:
+            self.executor.warm()
+        except Exception as exc:  # the first launch reports it
+            log.warning("could not prepare the %s executor: %s", self.executor.name, exc)
+
     def check_capacity(self) -> None:
-        running = self.registry.running()
+        running = self.registry.running(cluster_wide=self.executor.name == "ray")
         if running >= self.settings.max_running_runs:
             raise ProblemError(
                 409,
@@ -136,15 +139,10 @@ class Supervisor:
         return await self._start_worker(run, job)
 
     async def _start_worker(self, run: Run, job: WorkerJob) -> Worker:
-        """The worker part of `launch`: its process and reader thread, the run stored
-        `running` before the process starts, and the task that supervises it."""
-        parent_conn, child_conn = self._mp.Pipe(duplex=True)
-        process = self._mp.Process(
-            target=run_worker, args=(child_conn, job), name=f"run-{run.id}", daemon=True
-        )
-        loop = asyncio.get_running_loop()
-        worker = Worker(process=process, conn=parent_conn, target=job.target)
-        worker.done = loop.create_future()
+        """The worker part of `launch`: the run stored `running` before its trainer
+        starts, then the trainer (the executor's), and the task that supervises it."""
+        worker = Worker(target=job.target)
+        worker.done = asyncio.get_running_loop().create_future()
         run.worker = worker  # counts against the cap from now on
         updated_at = utcnow()
         before = {"status": str(run.status), "message": run.message}
@@ -159,7 +157,7 @@ class Supervisor:
                 updated_at=updated_at.isoformat(),
             )
             try:
-                await asyncio.to_thread(process.start)
+                worker.handle = await self.executor.launch(run.id, job)
             except BaseException:
                 with contextlib.suppress(StorageError):
                     await self.writer.call(self.store.update_run, run.id, **before)
@@ -167,37 +165,40 @@ class Supervisor:
         except BaseException:
             run.worker = None
             worker.done.set_result(None)
-            parent_conn.close()
-            child_conn.close()
             raise
-        child_conn.close()
-        worker.thread = threading.Thread(
-            target=read_pipe,
-            args=(parent_conn, loop, worker.queue),
-            name=f"run-{run.id}-reader",
-            daemon=True,
-        )
-        worker.thread.start()
         run.status, run.message, run.updated_at = RunStatus.running, None, updated_at
+        self._spawn(self._supervise(run, worker), f"run-{run.id}-supervisor")
+        self.registry.show(run)
+        return worker
+
+    def attach(self, run: Run, handle: Handle) -> Worker:
+        """Supervise a trainer another server started (it left, or died: its lease lapsed
+        and this process holds it now), from the run's stored epoch on."""
+        worker = Worker(target=run.config.epochs, handle=handle)
+        worker.done = asyncio.get_running_loop().create_future()
+        run.worker = worker
         self._spawn(self._supervise(run, worker), f"run-{run.id}-supervisor")
         self.registry.show(run)
         return worker
 
     def set_live(self, worker: Worker, changes: dict[str, Any]) -> None:
         """Forward live config changes (learning rate, epochs, speed, …) to a worker."""
-        send(worker.conn, SetLive(changes))
+        if worker.handle is not None:
+            worker.handle.command(SetLive(changes))
 
     async def discard(self, worker: Worker) -> None:
         """End a worker whose work is thrown away (its run is re-made): killed at once
         rather than asked to stop, since nothing it did is kept; returns once it is gone."""
         worker.discarded = True
-        kill(worker.process)
+        if worker.handle is not None:
+            worker.handle.kill()
         if worker.done is not None:
             await asyncio.shield(worker.done)
 
     async def halt(self, worker: Worker, command: Stop | Shutdown) -> None:
         """Ask the worker to stop and wait until its run is stored and settled."""
-        send(worker.conn, command)
+        if worker.handle is not None:
+            worker.handle.command(command)
         done = worker.done
         if done is None:
             return
@@ -205,28 +206,44 @@ class Supervisor:
             await asyncio.wait_for(asyncio.shield(done), STOP_TIMEOUT)
         except TimeoutError:
             log.warning(
-                "worker %s ignored %r for %.0f s; killing it",
-                worker.process.pid,
+                "worker of %s ignored %r for %.0f s; killing it",
+                worker.handle.name if worker.handle else "?",
                 command,
                 STOP_TIMEOUT,
             )
-            kill(worker.process)
+            if worker.handle is not None:
+                worker.handle.kill()
             await asyncio.shield(done)
 
     async def shutdown(self) -> None:
-        """Ask every worker to checkpoint and end (≤ SHUTDOWN_GRACE s, then killed)."""
+        """Ask every worker to checkpoint and end (≤ SHUTDOWN_GRACE s, then killed).
+        Ray: the runs go on training on the cluster; this server only lets go of them
+        (see `detach`)."""
         workers = [r.worker for r in self.registry.runs.values() if r.worker is not None]
+        if self.executor.name == "ray":
+            self.detach(workers)
+            return
         for w in workers:
             w.shutting_down = True
-            send(w.conn, Shutdown())
+            if w.handle is not None:
+                w.handle.command(Shutdown())
         pending = [w.done for w in workers if w.done is not None]
         if pending:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
             for w in workers:
-                if w.done in late:
-                    kill(w.process)
+                if w.done in late and w.handle is not None:
+                    w.handle.kill()
             if late:
                 await asyncio.wait(late, timeout=1.0)
+
+    def detach(self, workers: list[Worker]) -> None:
+        """Stop following these Ray runs and give up their leases (at once, so another
+        server adopts them without waiting for the leases to lapse). Their actors keep
+        every message since the last stored checkpoint: the next holder goes on from it."""
+        for w in workers:
+            w.detached = True
+            if w.handle is not None:
+                w.handle.detach()
 
     async def renew_leases(self) -> None:
         """Keep the leases of the runs this process trains alive (a task, forever)."""
@@ -236,6 +253,9 @@ class Supervisor:
                 self.writer.later(
                     self.store.renew_leases, str(self.owner), time.time() + LEASE_SECONDS
                 )
+            if self.registry.remote is not None:
+                self.registry.remote.check_all()  # runs whose holder is gone are adopted
+                self._on_end()  # a slot another server freed: queued sweep runs take it
 
     # ---- following a worker ---------------------------------------------------------
 
@@ -254,17 +274,24 @@ class Supervisor:
 
     def _apply(self, run: Run, msg: FromWorker) -> None:
         """A frame (or the final message) from the worker: memory, hub, store."""
-        rows: list[MetricRow] = [m for m in msg.metrics if m.epoch > run.epoch]
         run.pending_snapshots.extend(msg.snapshots)
+        if msg.state is not None:
+            run.state = msg.state
+        run.pending.extend(self.show(run, msg))
+        if msg.state is not None and isinstance(msg, Frame):
+            self._checkpoint_later(run)
+
+    def show(self, run: Run, msg: FromWorker) -> list[MetricRow]:
+        """A worker message's new epochs and weights into the run's memory and hub, but
+        not the store (a server that follows a run another one trains does only this);
+        returns the new epochs' rows."""
+        rows: list[MetricRow] = [m for m in msg.metrics if m.epoch > run.epoch]
         if isinstance(msg, Final) and msg.reason == "diverged" and rows:
             rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
         if rows:
             run.epoch = rows[-1].epoch
             run.last = last_metrics_of(rows[-1])
-            run.pending.extend(rows)
-        params, state = msg.params, msg.state
-        if state is not None:
-            run.state = state
+        params = msg.params
         if params is not None:
             self.registry.set_params(run, params, run.epoch)
         run.updated_at = utcnow()
@@ -273,8 +300,7 @@ class Supervisor:
             if params is not None:
                 weights, biases = self.registry.views(run, params)
             run.hub.publish(rows, self.registry.view(run), weights, biases)
-        if state is not None and isinstance(msg, Frame):
-            self._checkpoint_later(run)
+        return rows
 
     def _checkpoint_later(self, run: Run) -> None:
         state = run.state
@@ -287,7 +313,8 @@ class Supervisor:
         run.state = None  # the write holds it until stored; then the store has it
         self.registry.weights_cache.refresh(run)
         self.writer.later(
-            self.writer.commit_progress,
+            self._commit_checkpoint,
+            run.worker.handle if run.worker is not None else None,
             run,
             metrics,
             state,
@@ -301,27 +328,37 @@ class Supervisor:
             snapshots,
         )
 
+    def _commit_checkpoint(self, handle: Handle | None, run: Run, *args: Any) -> None:
+        """(writer thread) Store a checkpoint with its metrics, then tell the trainer
+        it is stored (a Ray actor drops what it kept for a next holder up to it)."""
+        self.writer.commit_progress(run, *args)
+        state = args[1]
+        if handle is not None and state is not None:
+            handle.stored(int(state.epoch))
+
     async def _supervise(self, run: Run, worker: Worker) -> None:
         final: Final | None = None
         broken: str | None = None
         try:
             while True:
-                msg = await worker.queue.get()
+                msg = await worker.handle.queue.get()
                 if msg is EOF:
                     break
                 if isinstance(msg, BaseException):
                     broken = f"{type(msg).__name__}: {msg}"
                     break
-                if worker.discarded:
+                if worker.discarded or worker.detached:
                     continue  # its run is being re-made: read on to the end, keep nothing
                 self._apply(run, msg)
                 if isinstance(msg, Final):
                     final = msg
                     break
-            exitcode = await asyncio.to_thread(join, worker.process)
+            if worker.detached:
+                return
+            ended = await worker.handle.join()
             if worker.discarded:
                 return
-            status, message = self._outcome(run, worker, final, broken, exitcode)
+            status, message = outcome(run, worker, final, broken, ended)
             await self._finish(run, final, status, message)
         except StorageError as exc:
             log.warning("storing the end of run %s failed: %s", run.id, exc)
@@ -337,8 +374,8 @@ class Supervisor:
         run.worker = None
         # Behind the run's last writes in the writer's queue: the end is stored first.
         self.writer.later(self.store.release_lease, run.id, str(self.owner))
-        with contextlib.suppress(OSError):
-            worker.conn.close()
+        if worker.handle is not None and not worker.detached:
+            worker.handle.release()
         self.registry.show(run)
         self.registry.weights_cache.refresh(run)  # its trainer state is stored and gone
         self.registry.weights_cache.trim()  # the run may be idle now
@@ -346,41 +383,15 @@ class Supervisor:
             worker.done.set_result(None)
         self._on_end()  # sweeps: the oldest queued run takes the slot
 
-    def _outcome(
-        self,
-        run: Run,
-        worker: Worker,
-        final: Final | None,
-        broken: str | None,
-        exitcode: int | None,
-    ) -> tuple[RunStatus, str | None]:
-        if final is None:
-            if worker.shutting_down:
-                return RunStatus.interrupted, "the server stopped while this run was training"
-            if broken:
-                return RunStatus.failed, f"lost contact with the worker process ({broken})"
-            return (
-                RunStatus.failed,
-                f"the worker process died unexpectedly ({exit_text(exitcode)})",
-            )
-        reason = final.reason
-        if reason == "error":
-            return RunStatus.failed, final.message or "training failed"
-        if reason == "diverged":
-            return RunStatus.diverged, final.message
-        if reason == "shutdown":
-            return RunStatus.interrupted, "the server stopped while this run was training"
-        if reason in ("target_loss", "early_stopped"):  # the training controls' ends
-            return RunStatus.completed, final.message
-        if run.epoch >= run.config.epochs:
-            return RunStatus.completed, None
-        return RunStatus.stopped, None
-
     async def _finish(
         self, run: Run, final: Final | None, status: RunStatus, message: str | None
     ) -> None:
         """Store the run's end (pending metrics, final checkpoint, status), then show it:
         a status anyone can read is already durable."""
+        if self.executor.name == "ray":  # another server may have PATCHed a live field
+            row = await self.writer.call(self.store.load_run, run.id)
+            if row is not None:
+                run.config = run_from_row(row).config
         if run.epoch > run.config.epochs:
             # epochs was lowered below a fast worker's epoch
             run.config = run.config.replace(epochs=run.epoch)

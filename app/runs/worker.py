@@ -22,6 +22,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import contextlib  # noqa: E402
 import signal  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
@@ -227,7 +228,11 @@ def _hook_optimizer(trainer: Trainer, control: _Control) -> None:
 def _handle_signals(control: _Control) -> None:
     """Ctrl-C reaches the whole process group: the server decides what happens to the
     run, not the terminal. SIGTERM to the worker (e.g. a service manager stopping
-    every process of the server) checkpoints and ends like a server shutdown."""
+    every process of the server) checkpoints and ends like a server shutdown.
+    Only a process's main thread may set handlers: a worker running in a thread (a Ray
+    actor's) leaves the process's signals to its host."""
+    if threading.current_thread() is not threading.main_thread():
+        return
 
     def on_term(signum: int, frame: Any) -> None:
         control.stop_reason = control.stop_reason or "shutdown"
