@@ -4,9 +4,12 @@ The only module that imports Ray (`app.runs.executor.make_executor` imports it w
 setting asks for it). The actor (`app.runs.ray_actor.RunActor`) is named by the run's id in
 the namespace "backprop-live", so any server on the cluster finds it (`attach`); it is
 detached (it outlives the server that started it) and never restarted (a restarted actor
-would have lost its trainer: the run fails instead, see the README). It asks for no CPU:
-how many runs train at once is a count in the store (`Store.count_running`), and 8 runs
-must fit on 2 cores; the actors are spread over the cluster's nodes ("SPREAD").
+would have lost its trainer: the run fails instead, see the README). It asks for a token
+share of a CPU: how many runs train at once is a count in the store
+(`Store.count_running`), and 8 runs must fit on 2 cores; but not none, because an API
+server joins the cluster as a node with no CPU (deploy/), and an actor asking for nothing
+could be placed there and die with that server. The actors are spread over the nodes
+that have CPUs ("SPREAD").
 
 A `RayHandle` gives the supervisor what the pipe gives for a local worker: a task pulls
 the actor's messages (`messages_since`, a long poll) into the handle's queue, in order.
@@ -33,7 +36,9 @@ from app.runs.worker_messages import Command, WorkerJob
 log = logging.getLogger(__name__)
 
 NAMESPACE = "backprop-live"
-ACTOR_CPUS = 0  # the running-runs limit is a count in the store, not Ray resources
+# A token share: never placed on a 0-CPU node (an API server), and 100 fit on one core;
+# the running-runs limit is a count in the store, not Ray resources.
+ACTOR_CPUS = 0.01
 # Calls in flight on one actor: long polls from several servers, commands, acks.
 ACTOR_CONCURRENCY = 16
 PULL_WAIT = 0.5  # seconds a pull waits on the actor for a new message
@@ -191,8 +196,8 @@ class RayExecutor:
                     max_restarts=0,
                     max_concurrency=ACTOR_CONCURRENCY,
                     num_cpus=ACTOR_CPUS,
-                    # With no resources asked, Ray would pack every actor on one node:
-                    # spread them over the cluster's nodes instead.
+                    # Ray would pack these small actors on one node: spread them over the
+                    # nodes that have CPUs instead.
                     scheduling_strategy="SPREAD",
                 ).remote(run_id)
             except ValueError:  # the name is still taken by the actor being killed

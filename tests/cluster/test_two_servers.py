@@ -3,8 +3,8 @@ a run created on A is watched live on B (every epoch exactly once), predicted, P
 stopped and deleted through B; and when A is killed with SIGKILL while a run trains, the
 run goes on training on Ray and B serves it with no gap in its history.
 
-The database is one parameter (`db_url`): a shared SQLite file here; a postgresql:// URL
-works the same way (BACKPROP_LIVE_DB takes either once the PostgreSQL store is merged)."""
+The database is one parameter (`db_url`): a fresh PostgreSQL database of the session's
+throwaway cluster (tests/pg.py), as in a real deployment."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ RUN = {
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """The shared database of both servers (a SQLite file; or a postgresql:// URL)."""
-    return str(tmp_path / "shared.db")
+def db_url(postgres_url: str) -> str:
+    """The shared database of both servers: one PostgreSQL database."""
+    return postgres_url
 
 
 @contextmanager
