@@ -12,7 +12,7 @@ import pytest
 
 from app.config import Settings
 from app.runs.models import RunCreate
-from app.storage.store import Store
+from app.storage.store import open_store
 from tests.runs.helpers import opened, run_async, wait_settled, wait_until
 
 ray = pytest.importorskip("ray") if os.environ.get("CI") != "true" else __import__("ray")
@@ -43,7 +43,7 @@ async def test_a_restarted_server_adopts_the_run_it_left_training(settings: Sett
         hub = manager.hub(run.id)
         await wait_until(hub, lambda: hub.history.last_epoch >= 20)
     # The server went down: the run is still `running` in the store, its actor training.
-    store = Store(settings.db)
+    store = open_store(settings.db)
     row = store.load_run(run.id)
     store.close()
     assert row is not None and row["status"] == "running"
@@ -57,6 +57,6 @@ async def test_a_restarted_server_adopts_the_run_it_left_training(settings: Sett
         view = manager.get(run.id)
         assert view.status == "completed" and view.epoch == 150
         assert manager.metrics(run.id)["epoch"] == list(range(1, 151))
-    store = Store(settings.db)
+    store = open_store(settings.db)
     assert [m.epoch for m in store.load_metrics(run.id)] == list(range(1, 151))
     store.close()
