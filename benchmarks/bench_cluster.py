@@ -13,6 +13,9 @@ Reports:
    reaches B's viewer than A's (p50, p99).
 3. 8 runs across 2 servers (Ray) against 8 runs on one server (local processes), on this
    machine's cores: total epochs/s until all are done.
+
+Parts 2 and 3 keep their runs in PostgreSQL (a throwaway cluster on loopback, as the tests
+start it: tests/pg.py, fsync off), both sides alike; `--db sqlite` uses SQLite files instead.
 """
 
 from __future__ import annotations
@@ -181,8 +184,8 @@ def arrivals(client: httpx.Client, run_id: str, out: dict[int, float]) -> None:
                 return
 
 
-def latency(address: str, tmp: Path, epochs: int) -> None:
-    db = str(tmp / "latency.db")
+def latency(address: str, databases: Iterator[str], epochs: int) -> None:
+    db = next(databases)
     with server(db, "ray", address) as a, server(db, "ray", address) as b:
         # Started first: both viewers then read a running run (B follows it at once).
         run_id = a.post("/api/runs", json={**SPIRAL, "epochs": epochs,
@@ -204,7 +207,7 @@ def latency(address: str, tmp: Path, epochs: int) -> None:
     print(f"   B's viewer later than A's: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
 
-def eight_runs(address: str, tmp: Path, epochs: int) -> None:
+def eight_runs(address: str, databases: Iterator[str], epochs: int) -> None:
     body = {**SPIRAL, "epochs": epochs}
 
     def wait_all(clients: list[httpx.Client], ids: list[list[str]]) -> None:
@@ -213,12 +216,12 @@ def eight_runs(address: str, tmp: Path, epochs: int) -> None:
                 while client.get(f"/api/runs/{run_id}").json()["status"] == "running":
                     time.sleep(0.2)
 
-    with server(str(tmp / "one.db"), "local", None) as one:
+    with server(next(databases), "local", None) as one:
         t0 = time.perf_counter()
         ids = [one.post("/api/runs", json=body).json()["id"] for _ in range(8)]
         wait_all([one], [ids])
         local_eps = 8 * epochs / (time.perf_counter() - t0)
-    db = str(tmp / "two.db")
+    db = next(databases)
     with server(db, "ray", address) as a, server(db, "ray", address) as b:
         t0 = time.perf_counter()
         ids_a = [a.post("/api/runs", json=body).json()["id"] for _ in range(4)]
@@ -230,18 +233,37 @@ def eight_runs(address: str, tmp: Path, epochs: int) -> None:
     print(f"   two servers, Ray:            {ray_eps:9.1f}  ({ray_eps / local_eps:.2f}x)")
 
 
+@contextlib.contextmanager
+def databases(kind: str) -> Iterator[Iterator[str]]:
+    """Fresh databases, one per `next`: PostgreSQL databases of one throwaway cluster, or
+    SQLite files in a temporary folder."""
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite":
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            yield (str(tmp / f"bench-{i}.db") for i in range(1000))
+            return
+        from tests.pg import Cluster
+
+        cluster = Cluster()
+        cluster.start()
+        stack.callback(cluster.stop)
+        yield (stack.enter_context(cluster.database()) for _ in range(1000))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     args = parser.parse_args()
     epochs, repeats = (500, 1) if args.quick else (3000, 3)
-    with ray_head() as address, tempfile.TemporaryDirectory() as tmp:
+    with ray_head() as address, databases(args.db) as dbs:
         import ray
 
         ray.init(address=address, namespace="backprop-live", log_to_driver=False)
+        print(f"(runs of parts 2 and 3 stored in {args.db})")
         overhead(address, epochs, repeats)
-        latency(address, Path(tmp), 100 if args.quick else 300)
-        eight_runs(address, Path(tmp), epochs // 2 if args.quick else epochs)
+        latency(address, dbs, 100 if args.quick else 300)
+        eight_runs(address, dbs, epochs // 2 if args.quick else epochs)
         ray.shutdown()
 
 
