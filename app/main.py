@@ -56,15 +56,11 @@ def _check_frontend(settings: Settings) -> None:
             raise SetupError(f"{name} folder missing: {folder} (an incomplete installation)")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
-    _check_frontend(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        store = open_store(settings.db)
+@asynccontextmanager
+async def _running(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
+    """The store and the run manager, for the app's life."""
+    store = open_store(settings.db)
+    try:
         manager = RunManager(store, settings)
         await manager.startup()
         chain_shutdown_signals(manager.begin_shutdown)
@@ -74,7 +70,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await manager.shutdown()
-            store.close()
+    finally:
+        store.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    _check_frontend(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        try:  # restored even when the store or the manager cannot start
+            async with _running(settings, app):
+                yield
+        finally:
             sys.setswitchinterval(switch_interval)
 
     app = FastAPI(

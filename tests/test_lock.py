@@ -30,9 +30,17 @@ def pins(path: Path) -> dict[str, list[tuple[str, int]]]:
 
 
 def requirements(extra: str | None = None) -> list[Requirement]:
+    """An extra's requirements, with the project's own extras it names (the test extra
+    pulls in `backprop-live[postgres,cluster]`) replaced by theirs."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     raw = project["dependencies"] if extra is None else project["optional-dependencies"][extra]
-    return [Requirement(r) for r in raw]
+    found: list[Requirement] = []
+    for requirement in map(Requirement, raw):
+        if canonicalize_name(requirement.name) == canonicalize_name(project["name"]):
+            found += [r for name in sorted(requirement.extras) for r in requirements(name)]
+        else:
+            found.append(requirement)
+    return found
 
 
 def test_the_lock_pins_every_dependency_within_its_range_with_hashes() -> None:

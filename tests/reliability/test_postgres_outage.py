@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -73,6 +75,9 @@ def test_a_server_that_cannot_reach_postgresql_does_not_start(
     from app.storage.errors import StorageError
 
     url = postgres_cluster.url("no_such_database")
+    switch_interval = sys.getswitchinterval()
     with pytest.raises(StorageError) as caught, TestClient(create_app(Settings(db=url))):
         pass
     assert 'database "no_such_database" does not exist' in str(caught.value)
+    # The start-up that failed left the process as it found it (the GIL hand-off too).
+    assert sys.getswitchinterval() == switch_interval
