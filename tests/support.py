@@ -10,10 +10,14 @@ sets ``timeout_graceful_shutdown`` so that open streams cannot block the exit.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -163,3 +167,37 @@ def wait_epoch(client: Any, run_id: str, epoch: int, timeout: float = 60.0) -> N
                 await hub.wait(hub.version, timeout)
 
     client.portal.call(waiter)
+
+
+@contextmanager
+def answering(
+    process: subprocess.Popen[bytes], client: httpx.Client, *, timeout: float, term: bool
+) -> Iterator[httpx.Client]:
+    """`client` of a server process (in its own process group), once it answers
+    /api/health; afterwards the process ends: asked with SIGTERM first when `term`
+    (then killed after 30 s), else killed at once with its whole group."""
+    try:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}")
+            try:
+                return client.get("/api/health").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, timeout=timeout, what="the server to answer /api/health")
+        client.process = process  # type: ignore[attr-defined]
+        yield client
+    finally:
+        client.close()
+        if process.poll() is None:
+            if term:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+            else:
+                os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)

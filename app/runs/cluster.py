@@ -251,14 +251,7 @@ class RemoteRuns:
         run whose server died). The caller holds the run's lock."""
         if run.worker is not None or run.deleted:
             return
-        holder = await self.supervisor.writer.call(
-            self.store.take_lease,
-            run.id,
-            str(self.owner),
-            time.time() + LEASE_SECONDS,
-            partial(lease_is_live, me=self.owner),
-        )
-        if holder is not None:
+        if await self.supervisor.take_lease(run) is not None:
             return  # alive after all
         if not await asyncio.to_thread(self.executor.reachable):
             # Whether its actor lives is unknown: leave the run as it is, try again later.

@@ -96,6 +96,17 @@ class Supervisor:
             409, f"too many runs are training ({running}, the limit is {limit}); stop one first"
         )
 
+    async def take_lease(self, run: Run) -> str | None:
+        """This process's lease on `run` (None), unless another live one holds it (its name)."""
+        holder: str | None = await self.writer.call(
+            self.store.take_lease,
+            run.id,
+            str(self.owner),
+            time.time() + LEASE_SECONDS,
+            partial(lease_is_live, me=self.owner),
+        )
+        return holder
+
     async def _store_running(self, run: Run, updated_at: str) -> None:
         """Store `run` as `running`. On a cluster (Ray) the running-runs limit is every
         server's: the count and the mark are one step in the store, so two servers
@@ -138,13 +149,7 @@ class Supervisor:
             self._rewind(run, state.epoch)
         kept = await self.writer.call(self.store.snapshot_epochs, run.id)  # history goes on
         kept += [snap[0] for snap in run.pending_snapshots]
-        holder = await self.writer.call(
-            self.store.take_lease,
-            run.id,
-            str(self.owner),
-            time.time() + LEASE_SECONDS,
-            partial(lease_is_live, me=self.owner),
-        )
+        holder = await self.take_lease(run)
         if holder is not None:
             raise ProblemError(409, f"this run is training in another process ({holder})")
         self.registry.hub(run)

@@ -19,7 +19,7 @@ from httpx_sse import connect_sse
 
 from app.config import PROJECT_ROOT, Settings
 from app.main import create_app
-from tests.support import TINY_RUN, wait_for_status, wait_until
+from tests.support import TINY_RUN, answering, wait_for_status, wait_until
 
 
 def snapshot(client: Any, run_id: str) -> dict[str, Any]:
@@ -79,24 +79,8 @@ def server_process(
     )  # fmt: skip
     listener.close()
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}")
-            try:
-                return client.get("/api/health").status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(healthy, timeout=60, what="the server to answer /api/health")
-        client.process = process  # type: ignore[attr-defined]
-        yield client
-    finally:
-        client.close()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(30)
+    with answering(process, client, timeout=60, term=False) as answered:
+        yield answered
 
 
 @pytest.mark.slow

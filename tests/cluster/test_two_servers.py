@@ -22,7 +22,7 @@ import pytest
 from app.config import PROJECT_ROOT
 from tests.api.test_events import Received, events, read_until_status
 from tests.cluster.conftest import free_port
-from tests.support import wait_until
+from tests.support import answering, wait_until
 
 ray = pytest.importorskip("ray") if os.environ.get("CI") != "true" else __import__("ray")
 
@@ -62,28 +62,8 @@ def serve(db_url: str, ray_address: str, **settings: str) -> Iterator[httpx.Clie
         start_new_session=True,
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            return client.get("/api/health").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(healthy, timeout=90, what="the server to answer /api/health")
-        client.process = process  # type: ignore[attr-defined]
-        yield client
-    finally:
-        client.close()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+    with answering(process, client, timeout=90, term=True) as answered:
+        yield answered
 
 
 @pytest.fixture(autouse=True)
