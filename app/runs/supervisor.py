@@ -89,11 +89,37 @@ class Supervisor:
     def check_capacity(self) -> None:
         running = self.registry.running(cluster_wide=self.executor.name == "ray")
         if running >= self.settings.max_running_runs:
-            raise ProblemError(
-                409,
-                f"too many runs are training ({running}, the limit is "
-                f"{self.settings.max_running_runs}); stop one first",
+            raise self._too_many(running)
+
+    def _too_many(self, running: int) -> ProblemError:
+        limit = self.settings.max_running_runs
+        return ProblemError(
+            409, f"too many runs are training ({running}, the limit is {limit}); stop one first"
+        )
+
+    async def _store_running(self, run: Run, updated_at: str) -> None:
+        """Store `run` as `running`. On a cluster (Ray) the running-runs limit is every
+        server's: the count and the mark are one step in the store, so two servers
+        starting runs at the same moment cannot overshoot it (`check_capacity` only
+        fails fast)."""
+        if self.executor.name != "ray":
+            await self.writer.call(
+                self.store.update_run,
+                run.id,
+                status=str(RunStatus.running),
+                message=None,
+                updated_at=updated_at,
             )
+            return
+        others = await self.writer.call(
+            self.store.claim_running,
+            run.id,
+            self.settings.max_running_runs,
+            message=None,
+            updated_at=updated_at,
+        )
+        if others is not None:
+            raise self._too_many(others)
 
     def check_not_closing(self) -> None:
         if self._closing():
@@ -150,13 +176,7 @@ class Supervisor:
         try:
             # Stored before the worker starts: a database that refuses the write (503)
             # must not leave a run training that the API says did not start.
-            await self.writer.call(
-                self.store.update_run,
-                run.id,
-                status=str(RunStatus.running),
-                message=None,
-                updated_at=updated_at.isoformat(),
-            )
+            await self._store_running(run, updated_at.isoformat())
             try:
                 worker.handle = await self.executor.launch(run.id, job)
             except BaseException:

@@ -27,6 +27,7 @@ CONNECT_TIMEOUT = 5  # seconds to wait for a connection (new, or free in the poo
 POOL_SIZE = 8  # connections per process: the event loop, the writer, the job threads
 SCHEMA_LOCK = 0x62706C76  # pg_advisory_xact_lock key of schema changes ("bplv")
 ORDER_LOCK = SCHEMA_LOCK + 1  # ... and of numbering new runs and sweeps
+RUNNING_LOCK = SCHEMA_LOCK + 2  # ... and of taking a training slot (claim_running)
 
 
 @functools.lru_cache(maxsize=256)
@@ -138,6 +139,9 @@ class PostgresStore(SqlStore):
 
     def _lock_order(self, db: Tx) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?)", (ORDER_LOCK,))
+
+    def _lock_running(self, db: Tx) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(?)", (RUNNING_LOCK,))
 
     def _schema_version(self, db: Tx) -> int:
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")

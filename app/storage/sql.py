@@ -67,6 +67,19 @@ class SqlStore(SqlBase):
         """Runs whose stored status is `running`, whichever process trains them."""
         return int(self._read("SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0])
 
+    def claim_running(self, run_id: str, limit: int, **fields: Any) -> int | None:
+        """The cluster-wide running-runs limit: count and mark in one transaction, under
+        a lock every process takes for it (SQLite: the database's write lock)."""
+        with self._tx() as db:
+            self._lock_running(db)
+            (others,) = db.execute(
+                "SELECT COUNT(*) FROM runs WHERE status = 'running' AND id <> ?", (run_id,)
+            ).fetchone()
+            if int(others) >= limit:
+                return int(others)
+            self._update_run(db, run_id, {**fields, "status": "running"})
+        return None
+
     def load_runs(self) -> list[dict[str, Any]]:
         """Every run row, oldest first (config and last_metrics decoded)."""
         rows = self._read(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY seq, created_at, id")

@@ -107,6 +107,10 @@ class SqlBase:
         """Keep other processes from numbering a new run or sweep (`seq`) meanwhile, so
         the list order is the order of creation (SQLite's write lock does it already)."""
 
+    def _lock_running(self, db: Tx) -> None:
+        """Keep other processes from marking a run `running` meanwhile (`claim_running`;
+        SQLite's write lock does it already)."""
+
     def _next_seq(self, db: Tx, table: str) -> int:
         self._lock_order(db)
         (seq,) = db.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}").fetchone()

@@ -108,6 +108,37 @@ def test_count_running(make_store: OpenStore) -> None:
     assert other.count_running() == 1
 
 
+def test_claim_running_never_overshoots_across_processes(make_store: OpenStore) -> None:
+    """Two stores (two servers) claim the one free training slot at the same moment, many
+    times over (the limit grows by one each round): each time exactly one gets it, and
+    the other is told how many are running."""
+    stores = [make_store(), make_store()]
+    rounds = 25
+    for i in range(rounds):
+        for side in (0, 1):
+            stores[0].insert_run(run_row(f"r{i}-{side}"))
+    results: dict[tuple[int, int], int | None] = {}
+    barrier = threading.Barrier(2, timeout=30)
+
+    def claim(side: int) -> None:
+        for i in range(rounds):
+            barrier.wait()
+            results[i, side] = stores[side].claim_running(f"r{i}-{side}", i + 1, message=None)
+            barrier.wait()  # both claims of the round are done before the next
+
+    threads = [threading.Thread(target=claim, args=(side,)) for side in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for i in range(rounds):
+        assert sorted((results[i, 0], results[i, 1]), key=str) == [i + 1, None], i
+    assert stores[1].count_running() == rounds
+    # A run already `running` claims again without counting itself.
+    running = [r["id"] for r in stores[0].load_runs() if r["status"] == "running"]
+    assert stores[0].claim_running(running[0], rounds) is None
+
+
 def test_copy_run_renames_its_config(make_store: OpenStore) -> None:
     store = make_store()
     store.insert_run(run_row(), {"x": np.ones((2, 2)), "y": np.zeros(2)})
