@@ -16,7 +16,10 @@ The interface is docs/INTERNALS.md "app.nn"; the details it leaves open:
 - ``Trainer.train_epoch``: on divergence the weights, optimizer state and shuffle
   RNG return to their values before that epoch, ``trainer.epoch`` does not
   advance, and the returned metrics (``epoch`` = the failed one) have
-  ``diverged=True`` and the non-finite losses.
+  ``diverged=True`` and the non-finite losses; ``learning_rate`` is the rate the
+  epoch trained with (None from ``evaluate``).
+- ``metrics.EpochMetrics``: the one type of an epoch's metrics, from the trainer to
+  the store and the stream; ``finite()`` is the stored form (non-finite -> None).
 - ``TrainerState``: ``arrays`` = {"params", "optimizer.<name>.<i>"...};
   ``meta`` is JSON-safe (the PCG64 state's 128-bit ints are strings).
 - ``descent.gradient_descent_1d(fn_name, x0, lr, steps)``: the article's 1-D example.

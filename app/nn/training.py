@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from app.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, Op
 from app.nn.datasets import Dataset
 from app.nn.kernel import Buffers, Consts, Layers, forward_ops, make_buffers, run, step_ops
 from app.nn.losses import LOG_CLAMP, LOSSES, fused_delta, loss_value
+from app.nn.metrics import EpochMetrics
 from app.nn.network import MLP, error_propagation_problem, param_views
 from app.nn.optimizers import StateValue, make_optimizer
 
@@ -87,25 +88,6 @@ def resolve_head(
             f"not output_activation={output_activation} with {n_outputs} output(s)",
         )
     return output_activation, loss
-
-
-@dataclass
-class EpochMetrics:
-    """Metrics after an epoch. Accuracies are None for regression, test ones without a test set.
-
-    grad_norms[l]: Frobenius norm of layer l's weight gradient in the epoch's
-    last step (l1/l2 terms included: the gradient the optimizer applied; with
-    ``weights_only``, the shortcut's term that stands in for it).
-    On ``diverged`` the losses are the non-finite ones that triggered it.
-    """
-
-    epoch: int
-    train_loss: float
-    test_loss: float | None
-    train_accuracy: float | None
-    test_accuracy: float | None
-    grad_norms: list[float]
-    diverged: bool = False
 
 
 @dataclass
@@ -470,7 +452,8 @@ class Trainer:
         factor = self._set_scales()
         step = self.optimizer.step
         param_list, grad_list = self._param_list, self._grad_list
-        lr = self.learning_rate / factor  # 1.0 when folded
+        rate = self.learning_rate  # the rate this epoch trains with (its metrics say it)
+        lr = rate / factor  # 1.0 when folded
         with np.errstate(all="ignore"):
             if self._staged:
                 perm = self._shuffle_rng.permutation(self.data.n_train)
@@ -490,16 +473,16 @@ class Trainer:
                         f(*args)
                     step(param_list, grad_list, lr)
             self._last_grad_norms = [float(np.linalg.norm(g)) / factor for g in self._grad_w]
-            metrics = self._metrics(self.epoch + 1)
-            finite = math.isfinite(metrics.train_loss) and bool(np.isfinite(self._store).all())
-            if metrics.test_loss is not None:
-                finite = finite and math.isfinite(metrics.test_loss)
+            metrics = self._metrics(self.epoch + 1, rate)
+            finite = all(
+                math.isfinite(x) for x in (metrics.train_loss, metrics.test_loss) if x is not None
+            )
+            finite = finite and bool(np.isfinite(self._store).all())
         if not finite:  # MLP.params still holds the weights from before this epoch
             self.optimizer.load_state_dict(opt_backup)
             self._shuffle_rng.bit_generator.state = rng_backup
             self._last_grad_norms = norms_backup
-            metrics.diverged = True
-            return metrics
+            return replace(metrics, diverged=True)
         run(self._sync_out)
         self.epoch += 1
         return metrics
@@ -553,7 +536,7 @@ class Trainer:
         z /= total
         return loss_value(self.loss, z.T, y) * z.shape[1], correct
 
-    def _metrics(self, epoch: int) -> EpochMetrics:
+    def _metrics(self, epoch: int, learning_rate: float | None = None) -> EpochMetrics:
         train_loss, train_acc = self._set_metrics(
             self._eval_train, self._y_train, self.data.y_train
         )
@@ -568,6 +551,7 @@ class Trainer:
             train_accuracy=train_acc,
             test_accuracy=test_acc,
             grad_norms=list(self._last_grad_norms),
+            learning_rate=learning_rate,
         )
 
     def evaluate(self) -> EpochMetrics:

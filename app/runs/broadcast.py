@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from app.nn.metrics import EpochMetrics
 from app.runs.models import RunStatus, RunView
-from app.storage.store import MetricRow
 
 LARGE_NET_PARAMS = 100_000  # API.md: above this, frames may carry `layers` less often
 _SCALAR_COLUMNS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "learning_rate")
@@ -85,7 +85,7 @@ class MetricsHistory:
         self._values = [grown(v) for v in self._values]
         self._grads = grown(self._grads)
 
-    def extend(self, rows: Iterable[MetricRow]) -> None:
+    def extend(self, rows: Iterable[EpochMetrics]) -> None:
         """Append rows; a row whose epoch is not after every earlier one is ignored
         (exactly-once). Column-wise: a fast run sends thousands of rows a second, and
         this runs on the event loop."""
@@ -145,10 +145,10 @@ class MetricsHistory:
         out["grad_norms"] = [finite_list(row) for row in cols["grad_norms"]]
         return out
 
-    def rows(self, since: int = 0) -> list[MetricRow]:
+    def rows(self, since: int = 0) -> list[EpochMetrics]:
         cols = self.slice(since)
         return [
-            MetricRow(e, a, b, c, d, g, r)
+            EpochMetrics(e, a, b, c, d, g, r)
             for e, a, b, c, d, g, r in zip(
                 cols["epoch"],
                 cols["train_loss"],
@@ -388,7 +388,7 @@ class RunHub:
 
     def publish(
         self,
-        rows: Sequence[MetricRow],
+        rows: Sequence[EpochMetrics],
         view: RunView,
         weights: list[np.ndarray] | None = None,
         biases: list[np.ndarray] | None = None,

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from app.nn.metrics import EpochMetrics
 from app.nn.schedules import scheduled_rate
-from app.nn.training import EpochMetrics
 from app.runs.run_config import RunConfig
 
 BEST_PARAMS = "early.best_params"  # checkpoint array: the weights of the best epoch
@@ -66,7 +66,8 @@ class TrainingControls:
         """(reason, message) when this epoch ends the run, else None."""
         if self.early is not None:
             watched = m.train_loss if m.test_loss is None else m.test_loss
-            if improves(watched, self.best_loss, float(self.early.get("min_delta", 0.0))):
+            min_delta = float(self.early.get("min_delta", 0.0))
+            if watched is not None and improves(watched, self.best_loss, min_delta):
                 self.best_loss, self.best_epoch, self.bad_epochs = watched, m.epoch, 0
                 self.best_params = params.copy()
             else:
@@ -77,7 +78,8 @@ class TrainingControls:
                     f"stopped early after {patience} epochs without improvement; "
                     f"the weights are those of the best epoch, {self.best_epoch}"
                 )
-        if self.target_loss is not None and m.train_loss <= float(self.target_loss):
+        loss = m.train_loss
+        if self.target_loss is not None and loss is not None and loss <= float(self.target_loss):
             return "target_loss", (
                 f"reached the target loss {float(self.target_loss):g} at epoch {m.epoch}"
             )

@@ -26,9 +26,9 @@ from pydantic import (
 )
 
 from app.nn.features import FEATURES, check_features
+from app.nn.metrics import finite_or_none
 from app.runs.errors import ProblemError
 from app.runs.worker_messages import SET_LIVE_FIELDS
-from app.storage.store import finite_or_none
 
 __all__ = [
     "DatasetSpec",

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.nn.datasets import Dataset, DatasetError, dataset_defaults, make_dataset
+from app.nn.metrics import EpochMetrics, finite_or_none
 from app.nn.network import MLP, count_params, error_propagation_problem, param_views
 from app.nn.training import resolve_head
 from app.runs.broadcast import RunHub
@@ -30,7 +31,7 @@ from app.runs.models import (
 )
 from app.runs.processes import Worker
 from app.runs.run_config import RunConfig
-from app.storage.store import INITIAL_META, Checkpoint, MetricRow, Snapshot, finite_or_none
+from app.storage.store import INITIAL_META, Checkpoint, Snapshot
 
 METRIC_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
@@ -63,10 +64,10 @@ class Run:
     state: Checkpoint | None = None  # latest full trainer state known in memory
     worker: Worker | None = None
     hub: RunHub | None = None
-    pending: list[MetricRow] = field(default_factory=list)  # metrics not yet stored
+    pending: list[EpochMetrics] = field(default_factory=list)  # metrics not yet stored
     # Metrics of a write that failed (disk full): the writer thread alone touches this,
     # and puts them in front of its next write for the run, so no gap is ever stored.
-    write_backlog: list[MetricRow] = field(default_factory=list)
+    write_backlog: list[EpochMetrics] = field(default_factory=list)
     deleted: bool = False
     has_initial: bool = False  # starts from weights of its own (`initial_weights`), not its seed's
     # Weight snapshots from the worker not yet stored (they go with the next checkpoint).
@@ -113,7 +114,7 @@ def no_metrics() -> dict[str, float | None]:
     return dict.fromkeys(METRIC_KEYS)
 
 
-def last_metrics_of(row: MetricRow) -> dict[str, float | None]:
+def last_metrics_of(row: EpochMetrics) -> dict[str, float | None]:
     """`last` from an epoch's metrics (non-finite values become None)."""
     return {k: finite_or_none(getattr(row, k)) for k in METRIC_KEYS}
 

@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 from app.config import Settings
+from app.nn.metrics import EpochMetrics
 from app.runs.executor import EOF, Executor, Handle, make_executor
 from app.runs.leases import LEASE_SECONDS, RENEW_EVERY, lease_is_live
 from app.runs.models import ProblemError, RunStatus
@@ -41,7 +42,7 @@ from app.runs.worker_messages import (
 )
 from app.runs.writer import StoreWriter
 from app.storage.errors import StorageError
-from app.storage.store import PARAMS_ONLY, MetricRow
+from app.storage.store import PARAMS_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -306,11 +307,11 @@ class Supervisor:
         if msg.state is not None and isinstance(msg, Frame):
             self._checkpoint_later(run)
 
-    def show(self, run: Run, msg: FromWorker) -> list[MetricRow]:
+    def show(self, run: Run, msg: FromWorker) -> list[EpochMetrics]:
         """A worker message's new epochs and weights into the run's memory and hub, but
         not the store (a server that follows a run another one trains does only this);
         returns the new epochs' rows."""
-        rows: list[MetricRow] = [m for m in msg.metrics if m.epoch > run.epoch]
+        rows: list[EpochMetrics] = [m for m in msg.metrics if m.epoch > run.epoch]
         if isinstance(msg, Final) and msg.reason == "diverged" and rows:
             rows = rows[:-1]  # the diverged epoch is not kept: its weights were rolled back
         if rows:

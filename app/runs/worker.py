@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 
 from app.nn.datasets import Dataset, make_dataset  # noqa: E402
 from app.nn.features import with_features  # noqa: E402
-from app.nn.training import EpochMetrics, Trainer, TrainerState  # noqa: E402
+from app.nn.metrics import EpochMetrics  # noqa: E402
+from app.nn.training import Trainer, TrainerState  # noqa: E402
 from app.runs.controls import LARGE_NET_PARAMS, TrainingControls, snapshot_due  # noqa: E402
 from app.runs.run_config import RunConfig  # noqa: E402
 from app.runs.worker_messages import (  # noqa: E402
@@ -45,7 +46,7 @@ from app.runs.worker_messages import (  # noqa: E402
     Stop,
     WorkerJob,
 )
-from app.storage.store import Checkpoint, MetricRow, Snapshot, finite_or_none  # noqa: E402
+from app.storage.store import Checkpoint, Snapshot  # noqa: E402
 
 # PATCHable fields the worker's TrainingControls take (from the next epoch on).
 CONTROL_FIELDS = ("learning_rate", "lr_schedule", "target_loss", "early_stopping")
@@ -97,18 +98,6 @@ def build_trainer(
     if data is None:
         data = make_dataset(dataset_spec(config, custom))
     return Trainer(with_features(data, config.features), **trainer_kwargs(config))
-
-
-def metric_row(m: EpochMetrics, learning_rate: float | None = None) -> MetricRow:
-    return MetricRow(
-        int(m.epoch),
-        finite_or_none(m.train_loss),
-        finite_or_none(m.test_loss),
-        finite_or_none(m.train_accuracy),
-        finite_or_none(m.test_accuracy),
-        [finite_or_none(g) for g in m.grad_norms],
-        finite_or_none(learning_rate),
-    )
 
 
 def state_payload(state: TrainerState, controls: TrainingControls | None = None) -> Checkpoint:
@@ -254,7 +243,7 @@ def run_worker(conn: Connection, job: WorkerJob) -> None:
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     trainer: Trainer | None = None
-    pending: list[MetricRow] = []
+    pending: list[EpochMetrics] = []
     try:
         config = job.config
         control = _Control(conn, int(config.epochs), int(job.target), config.max_epochs_per_second)
@@ -286,7 +275,7 @@ def _train(
     history: _History,
     conn: Connection,
     job: WorkerJob,
-    pending: list[MetricRow],
+    pending: list[EpochMetrics],
 ) -> tuple[Reason, str | None]:
     frame_interval = float(job.frame_interval)
     checkpoint_interval = float(job.checkpoint_interval)
@@ -328,7 +317,7 @@ def _train(
         control.abortable = False
         now = time.monotonic()
         slow = now - t0 > ABORTABLE_EPOCH_SECONDS
-        pending.append(metric_row(metrics, trainer.learning_rate))
+        pending.append(metrics.finite())
         if metrics.diverged:
             return "diverged", (
                 f"training diverged at epoch {metrics.epoch}: the loss became non-finite; "
@@ -382,7 +371,7 @@ def _train(
 def _send_final(
     conn: Connection,
     trainer: Trainer | None,
-    pending: list[MetricRow],
+    pending: list[EpochMetrics],
     reason: Reason,
     message: str | None,
     controls: TrainingControls | None,

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from app.nn.metrics import EpochMetrics
 from app.runs.run_config import RunConfig
-from app.storage.store import Checkpoint, MetricRow, Snapshot
+from app.storage.store import Checkpoint, Snapshot
 
 # The fields SetLive carries: the PATCHable fields a worker applies while it trains.
 SET_LIVE_FIELDS = frozenset(
@@ -97,7 +98,7 @@ class Frame:
     `checkpoint_interval` s; `snapshots`: the weight history kept since the last frame."""
 
     epoch: int
-    metrics: tuple[MetricRow, ...] = ()
+    metrics: tuple[EpochMetrics, ...] = ()
     params: np.ndarray | None = None
     state: Checkpoint | None = None
     snapshots: tuple[Snapshot, ...] = ()
@@ -112,7 +113,7 @@ class Final:
     epoch: int | None
     reason: Reason
     message: str | None = None
-    metrics: tuple[MetricRow, ...] = ()
+    metrics: tuple[EpochMetrics, ...] = ()
     params: np.ndarray | None = None
     state: Checkpoint | None = None
     snapshots: tuple[Snapshot, ...] = ()

@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from app.nn.metrics import EpochMetrics
 from app.runs.models import RunStatus
 from app.runs.record import Run, utcnow
 from app.storage.errors import StorageError
-from app.storage.store import Checkpoint, MetricRow, Snapshot, Store
+from app.storage.store import Checkpoint, Snapshot, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,7 +67,7 @@ class StoreWriter:
     def commit_progress(
         self,
         run: Run,
-        metrics: list[MetricRow],
+        metrics: list[EpochMetrics],
         state: Checkpoint | None,
         fields: dict[str, Any],
         snapshots: Sequence[Snapshot] = (),

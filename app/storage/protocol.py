@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.storage.records import Checkpoint, MetricRow, Snapshot
+from app.nn.metrics import EpochMetrics
+from app.storage.records import Checkpoint, Snapshot
 
 CustomData = Mapping[str, np.ndarray]
 # A sweep's run as `insert_sweep` takes it: row, custom data, starting weights, queue ticket.
@@ -69,7 +70,7 @@ class Store(Protocol):
     def commit_progress(
         self,
         run_id: str,
-        metrics: Sequence[MetricRow] = (),
+        metrics: Sequence[EpochMetrics] = (),
         checkpoint: Checkpoint | None = None,
         run_fields: Mapping[str, Any] | None = None,
         snapshots: Sequence[Snapshot] = (),
@@ -78,7 +79,7 @@ class Store(Protocol):
     def load_snapshot(self, run_id: str, at_most: int) -> Snapshot | None: ...
     def clear_progress(self, run_id: str, run_fields: Mapping[str, Any] | None = None) -> None: ...
     def rewind_to_checkpoint(self, run_id: str, run_fields: Mapping[str, Any]) -> int: ...
-    def load_metrics(self, run_id: str, since: int = 0) -> list[MetricRow]: ...
+    def load_metrics(self, run_id: str, since: int = 0) -> list[EpochMetrics]: ...
     def load_params(self, run_id: str) -> tuple[int, np.ndarray] | None: ...
     def load_checkpoint(self, run_id: str) -> Checkpoint | None: ...
     def release_free_pages(self) -> None: ...

@@ -1,10 +1,10 @@
-"""What the store keeps, as types: a metric row, a checkpoint, a snapshot, and the
-arrays' one blob format (``np.savez``, read back with ``allow_pickle=False``)."""
+"""What the store keeps, as types: a checkpoint, a snapshot, and the arrays' one blob
+format (``np.savez``, read back with ``allow_pickle=False``). An epoch's metrics are
+``app.nn.metrics.EpochMetrics`` in its stored form (``finite()``)."""
 
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,19 +19,6 @@ INITIAL_META = {PARAMS_ONLY: True}
 METRIC_SLICE = 200  # metric rows inserted between two chances for other threads
 
 
-@dataclass(frozen=True)
-class MetricRow:
-    """One epoch's metrics; non-finite or missing values are None."""
-
-    epoch: int
-    train_loss: float | None
-    test_loss: float | None
-    train_accuracy: float | None
-    test_accuracy: float | None
-    grad_norms: list[float | None]
-    learning_rate: float | None = None  # the rate the epoch trained with
-
-
 Snapshot = tuple[int, np.ndarray]  # (epoch, flat weights at its end)
 
 
@@ -42,14 +29,6 @@ class Checkpoint:
     epoch: int
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """JSON-safe number: NaN/±Inf (and None) become None."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def pack_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:

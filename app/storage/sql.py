@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from app.nn.metrics import EpochMetrics
 from app.storage.errors import StorageError
 from app.storage.protocol import CustomData, SweepRun
 from app.storage.records import (
@@ -17,7 +18,6 @@ from app.storage.records import (
     METRIC_COLUMNS,
     METRIC_SLICE,
     Checkpoint,
-    MetricRow,
     Snapshot,
     pack_arrays,
     unpack_arrays,
@@ -202,7 +202,7 @@ class SqlStore(SqlBase):
     def commit_progress(
         self,
         run_id: str,
-        metrics: Sequence[MetricRow] = (),
+        metrics: Sequence[EpochMetrics] = (),
         checkpoint: Checkpoint | None = None,
         run_fields: Mapping[str, Any] | None = None,
         snapshots: Sequence[Snapshot] = (),
@@ -279,13 +279,13 @@ class SqlStore(SqlBase):
             self._update_run(db, run_id, fields)
             return epoch
 
-    def load_metrics(self, run_id: str, since: int = 0) -> list[MetricRow]:
+    def load_metrics(self, run_id: str, since: int = 0) -> list[EpochMetrics]:
         rows = self._read(
             f"SELECT epoch, {', '.join(METRIC_COLUMNS)}, grad_norms, learning_rate"
             " FROM metrics WHERE run_id = ? AND epoch > ? ORDER BY epoch",
             (run_id, since),
         )
-        return [MetricRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
+        return [EpochMetrics(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
 
     def load_params(self, run_id: str) -> tuple[int, np.ndarray] | None:
         """The checkpoint's epoch and its `params` array alone (the optimizer's arrays in

@@ -23,13 +23,12 @@ from typing import Any, Protocol
 
 import orjson
 
+from app.nn.metrics import EpochMetrics, finite_or_none
 from app.storage.protocol import CustomData
 from app.storage.records import (
     METRIC_COLUMNS,
     RUN_FIELDS,
     Checkpoint,
-    MetricRow,
-    finite_or_none,
     pack_arrays,
 )
 from app.storage.schema import MIGRATIONS, SchemaAccess, tables
@@ -202,7 +201,7 @@ class SqlBase:
         db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
 
-def metric_values(run_id: str, m: MetricRow) -> tuple[Any, ...]:
+def metric_values(run_id: str, m: EpochMetrics) -> tuple[Any, ...]:
     # orjson writes non-finite norms as null, like finite_or_none, at a tenth of the
     # cost of json.dumps.
     return (

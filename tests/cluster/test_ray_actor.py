@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.nn.metrics import EpochMetrics
 from app.runs.executor import EOF, LocalExecutor
 from app.runs.worker_messages import Final, Frame, SetLive, Stop
-from app.storage.store import MetricRow
 from tests.runs.helpers import run_async
 from tests.runs.test_executor import job_for
 
@@ -37,7 +37,7 @@ async def drain(handle: Any, timeout: float = 120.0) -> list[Any]:
             return out
 
 
-def rows_of(messages: list[Any]) -> list[MetricRow]:
+def rows_of(messages: list[Any]) -> list[EpochMetrics]:
     return [row for msg in messages if isinstance(msg, Frame | Final) for row in msg.metrics]
 
 
@@ -91,7 +91,7 @@ async def test_ack_drops_old_messages_and_a_second_reader_goes_on_without_a_gap(
     executor = RayExecutor(ray_head)
     holder = await executor.launch("actor-ack", job_for(60, eps=60))
     try:
-        stored: list[MetricRow] = []  # what the holder "stored"
+        stored: list[EpochMetrics] = []  # what the holder "stored"
         acked_epoch = 0
         while acked_epoch < 10:
             msg = await asyncio.wait_for(holder.queue.get(), 60)

@@ -10,14 +10,14 @@ import numpy as np
 import orjson
 
 from app.config import Settings
+from app.nn.metrics import EpochMetrics
 from app.runs.broadcast import MetricsHistory, RunHub
 from app.runs.models import RunCreate, RunStatus, RunView
-from app.storage.store import MetricRow
 from tests.runs.helpers import opened, run_async, wait_settled
 
 
-def row(epoch: int, loss: float = 0.5) -> MetricRow:
-    return MetricRow(epoch, loss, None, 0.75, None, [0.1, float("nan")])
+def row(epoch: int, loss: float = 0.5) -> EpochMetrics:
+    return EpochMetrics(epoch, loss, None, 0.75, None, [0.1, float("nan")])
 
 
 def view(status: RunStatus = RunStatus.running, epoch: int = 0) -> RunView:
@@ -65,13 +65,13 @@ def test_history_keeps_only_epochs_after_every_earlier_one_within_a_batch() -> N
     history.extend([row(2), row(4), row(3), row(4), row(5), row(1)])
     assert history.slice()["epoch"] == [1, 2, 4, 5]
     # a row with fewer gradient norms than layers: NaN (None) for the rest
-    history.extend([MetricRow(6, 1.0, None, None, None, [3.0])])
+    history.extend([EpochMetrics(6, 1.0, None, None, None, [3.0])])
     assert history.slice(since=5)["grad_norms"] == [[3.0, None]]
 
 
 def test_history_values_are_json_safe() -> None:
     history = MetricsHistory(n_layers=2)
-    history.extend([row(1), MetricRow(2, float("inf"), 1.0, None, None, [1.0, 2.0], 0.03)])
+    history.extend([row(1), EpochMetrics(2, float("inf"), 1.0, None, None, [1.0, 2.0], 0.03)])
     cols = history.slice()
     assert cols == {
         "epoch": [1, 2],

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from app.nn.metrics import EpochMetrics
 from app.runs.executor import EOF, LocalExecutor, make_executor
 from app.runs.models import RunCreate
 from app.runs.ray_actor import RunActor, ThreadConnection, is_final
 from app.runs.record import prepare_run
 from app.runs.worker_messages import Final, SetLive, Shutdown, Stop, WorkerJob
-from app.storage.store import MetricRow
 from tests.runs.helpers import run_async
 
 
@@ -40,7 +40,7 @@ def job_for(epochs: int, eps: float | None = None, **fields: Any) -> WorkerJob:
     )
 
 
-def rows_of(messages: list[Any]) -> list[MetricRow]:
+def rows_of(messages: list[Any]) -> list[EpochMetrics]:
     return [row for msg in messages for row in msg.metrics]
 
 
@@ -132,7 +132,7 @@ def test_actor_stop_command_ends_with_stopped() -> None:
 @run_async
 async def test_local_executor_gives_the_pipe_messages_and_an_exit_text() -> None:
     handle = await LocalExecutor().launch("local1", job_for(12))
-    rows: list[MetricRow] = []
+    rows: list[EpochMetrics] = []
     while True:
         msg = await asyncio.wait_for(handle.queue.get(), 60)
         assert msg is not EOF

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from app.config import Settings, SettingsError
+from app.nn.metrics import EpochMetrics
 from app.storage.errors import StorageError
 from app.storage.schema import LATEST
-from app.storage.store import MetricRow, SqliteStore, open_store
+from app.storage.store import SqliteStore, open_store
 from tests.storage.test_store import OpenStore, location, make_store, run_row
 
 __all__ = ["location", "make_store"]  # the fixtures, parametrized over both databases
@@ -29,7 +30,7 @@ TRICKY = [0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, -1 / 3]
 def test_float64_survives_to_the_bit(make_store: OpenStore) -> None:
     store = make_store()
     store.insert_run(run_row())
-    rows = [MetricRow(i + 1, v, v, v, v, [v, v], v) for i, v in enumerate(TRICKY)]
+    rows = [EpochMetrics(i + 1, v, v, v, v, [v, v], v) for i, v in enumerate(TRICKY)]
     store.commit_progress("a", rows)
     loaded = store.load_metrics("a")
     for row, value in zip(loaded, TRICKY, strict=True):
@@ -46,7 +47,7 @@ def test_epochs_and_tickets_are_64_bit(make_store: OpenStore) -> None:
     store = make_store()
     big = 2**40
     store.insert_run(run_row(epoch=big))
-    store.commit_progress("a", [MetricRow(big, 1.0, None, None, None, [])])
+    store.commit_progress("a", [EpochMetrics(big, 1.0, None, None, None, [])])
     assert store.load_run("a")["epoch"] == big  # type: ignore[index]
     assert [m.epoch for m in store.load_metrics("a", since=big - 1)] == [big]
 
@@ -141,7 +142,7 @@ def test_claim_running_never_overshoots_across_processes(make_store: OpenStore) 
 def test_copy_run_renames_its_config(make_store: OpenStore) -> None:
     store = make_store()
     store.insert_run(run_row(), {"x": np.ones((2, 2)), "y": np.zeros(2)})
-    store.commit_progress("a", [MetricRow(1, 0.5, None, None, None, [1.0], 0.1)])
+    store.commit_progress("a", [EpochMetrics(1, 0.5, None, None, None, [1.0], 0.1)])
     store.copy_run("a", "b", "copy of first", "2026-02-02T00:00:00+00:00")
     copy = store.load_run("b")
     assert copy is not None and copy["name"] == copy["config"]["name"] == "copy of first"
@@ -179,7 +180,7 @@ def test_an_older_database_is_migrated(location: str, make_store: OpenStore) -> 
     _execute(location, "INSERT INTO metrics VALUES ('a', 1, 0.5, NULL, NULL, NULL, '[]')")
     store = make_store()
     store.insert_run(run_row())
-    store.commit_progress("a", [MetricRow(2, 0.25, None, None, None, [], 0.125)])
+    store.commit_progress("a", [EpochMetrics(2, 0.25, None, None, None, [], 0.125)])
     assert [(m.epoch, m.learning_rate) for m in store.load_metrics("a")] == [(1, None), (2, 0.125)]
     if location.startswith("postgresql://"):
         assert _execute(location, "SELECT version FROM schema_version") == [(LATEST,)]

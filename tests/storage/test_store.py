@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.nn.metrics import EpochMetrics
 from app.storage.errors import StorageError
 from app.storage.store import (
     METRIC_SLICE,
     Checkpoint,
-    MetricRow,
     SqliteStore,
     Store,
     open_store,
@@ -63,8 +63,10 @@ def run_row(run_id: str = "a", **fields: Any) -> dict[str, Any]:
     }
 
 
-def rows(first: int, last: int) -> list[MetricRow]:
-    return [MetricRow(e, 1.0 / e, None, 0.5, None, [float(e), 0.0]) for e in range(first, last + 1)]
+def rows(first: int, last: int) -> list[EpochMetrics]:
+    return [
+        EpochMetrics(e, 1.0 / e, None, 0.5, None, [float(e), 0.0]) for e in range(first, last + 1)
+    ]
 
 
 def checkpoint(epoch: int) -> Checkpoint:
@@ -92,10 +94,10 @@ def test_round_trip_and_order(make_store: OpenStore) -> None:
 def test_progress_is_atomic_and_rewinds_to_the_checkpoint(make_store: OpenStore) -> None:
     store = make_store()
     store.insert_run(run_row())
-    nan_row = MetricRow(6, float("nan"), float("inf"), None, None, [float("nan")])
+    nan_row = EpochMetrics(6, float("nan"), float("inf"), None, None, [float("nan")])
     store.commit_progress("a", rows(1, 5), checkpoint(5), {"epoch": 5, "status": "running"})
     store.commit_progress("a", [nan_row])  # metrics after the checkpoint (a crash follows)
-    assert store.load_metrics("a")[-1] == MetricRow(6, None, None, None, None, [None])
+    assert store.load_metrics("a")[-1] == EpochMetrics(6, None, None, None, None, [None])
     saved = store.load_checkpoint("a")
     assert saved is not None and saved.epoch == 5 and saved.meta["shuffle_rng"]["state"] == "123"
     assert saved.arrays["params"].dtype == np.float32
@@ -131,7 +133,7 @@ def test_many_rows_are_stored_in_slices_of_one_transaction(make_store: OpenStore
     store.commit_progress("a", rows(1, n), checkpoint(n), {"epoch": n})
     loaded = store.load_metrics("a")
     assert loaded == rows(1, n)
-    bad = [*rows(n + 1, n + METRIC_SLICE + 5), MetricRow("x", 1.0, None, None, None, [])]  # type: ignore[arg-type]
+    bad = [*rows(n + 1, n + METRIC_SLICE + 5), EpochMetrics("x", 1.0, None, None, None, [])]  # type: ignore[arg-type]
     with pytest.raises(ValueError):  # int("x") in the second slice, after the first went in
         store.commit_progress("a", bad, checkpoint(2 * n), {"epoch": 2 * n})
     assert store.load_metrics("a") == loaded

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.nn.metrics import EpochMetrics
 from app.runs.models import RunStatus
-from app.storage.store import MetricRow
 from app.ui import frames as frames_module
 from app.ui.frames import MAX_DELTAS, Rendered
 
@@ -55,7 +55,7 @@ class Trainer:
             for _ in range(epochs):
                 self.epoch += 1
                 loss = 1.0 / self.epoch + 0.01 * self.rng.random()
-                rows.append(MetricRow(self.epoch, loss, loss * 1.1, 0.5, 0.5, [0.1, 0.2, 0.3]))
+                rows.append(EpochMetrics(self.epoch, loss, loss * 1.1, 0.5, 0.5, [0.1, 0.2, 0.3]))
             new = None
             if weights and hub.latest_weights is not None:
                 new = [w + 0.05 * self.rng.standard_normal(w.shape) for w in hub.latest_weights]
