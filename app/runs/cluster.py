@@ -29,7 +29,7 @@ from typing import Any
 from app.runs.executor import EOF
 from app.runs.leases import LEASE_SECONDS, lease_is_live
 from app.runs.models import ProblemError, RunStatus
-from app.runs.ray_actor import Pulled, is_final, message_field
+from app.runs.ray_actor import Pulled, is_final
 from app.runs.record import Run, last_metrics_of, run_from_row
 from app.runs.registry import RunRegistry
 from app.runs.supervisor import STOP_TIMEOUT, Supervisor
@@ -156,9 +156,7 @@ class RemoteRuns:
         """Before a pull's messages: epochs the actor dropped (stored by the holder)."""
         if pulled.base_epoch > run.epoch:
             self._catch_up(run, pulled.base_epoch)
-        if pulled.params is not None and not any(
-            message_field(m, "params") is not None for _, m in pulled.messages
-        ):
+        if pulled.params is not None and not any(m.params is not None for _, m in pulled.messages):
             epoch, params = pulled.params
             self.registry.set_params(run, params, epoch)
 

@@ -21,19 +21,13 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from app.runs.worker import run_worker
-from app.runs.worker_messages import Command, Final, WorkerJob
+from app.runs.worker_messages import Command, Final, Frame, WorkerJob
 
-Message = Any  # a worker message as the pipe carries it: worker_messages.Frame | Final
-
-
-def message_field(msg: Message, name: str) -> Any:
-    """A field of a worker message (None for one it does not have)."""
-    return getattr(msg, name, None)
+Message = Frame | Final  # a worker message, as the pipe carries it
 
 
 def is_final(msg: Message) -> bool:
@@ -160,9 +154,7 @@ class RunActor:
                 self._new_message.wait_for(lambda: self._seq > seq, timeout=wait)
             messages = [(s, m) for s, m in self._log if s > seq]
             params = self._params if seq < self._acked else None
-            if params is not None and any(
-                message_field(m, "params") is not None for _, m in messages
-            ):
+            if params is not None and any(m.params is not None for _, m in messages):
                 params = None
             return Pulled(messages, self._base_epoch, self._acked, params)
 
@@ -172,10 +164,10 @@ class RunActor:
         with self._lock:
             while self._log and self._log[0][0] <= seq:
                 _, msg = self._log.popleft()
-                epoch = message_field(msg, "epoch")
+                epoch = msg.epoch
                 if epoch is not None:
                     self._base_epoch = max(self._base_epoch, int(epoch))
-                params = message_field(msg, "params")
+                params = msg.params
                 if params is not None and epoch is not None:
                     self._params = (int(epoch), params)
             self._acked = max(self._acked, seq)

@@ -30,7 +30,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from app.runs.errors import ProblemError
 from app.runs.processes import EOF
-from app.runs.ray_actor import ActorStatus, Pulled, RunActor, is_final, message_field
+from app.runs.ray_actor import ActorStatus, Pulled, RunActor, is_final
 from app.runs.worker_messages import Command, WorkerJob
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class RayHandle:
                 self.on_pull(pulled)
             for seq, msg in pulled.messages:
                 self.cursor = seq
-                state = message_field(msg, "state")
+                state = msg.state
                 if state is not None:
                     with self._lock:
                         self._checkpoints[int(state.epoch)] = seq
