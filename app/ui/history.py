@@ -244,6 +244,21 @@ def _frame_inputs(
     return run, kept, view_data(manager, run), metric_columns(manager, run_id)
 
 
+async def _frame_at(
+    manager: Any, run_id: str, asked: int | None
+) -> tuple[dict[str, Any], list[int], RunData | None, HistoryFrame | None]:
+    """The run, its kept epochs, its data and the frame at the largest kept epoch ≤
+    `asked` (the last kept one for None; no frame when nothing is kept yet), drawn off
+    the loop: one source for the history page, the live view's History card and the
+    scrubber's fragment."""
+    run, kept, rd, metrics = _frame_inputs(manager, run_id)
+    if not kept:
+        return run, kept, rd, None
+    weights = frame_weights(manager, run_id, kept, kept[-1] if asked is None else asked)
+    frame = await asyncio.to_thread(history_frame, run, weights, rd, metrics)
+    return run, kept, rd, frame
+
+
 def _stacks(
     manager: Any, run_id: str, run: Mapping[str, Any], kept: Sequence[int]
 ) -> list[histograms.HistogramStack]:
@@ -261,12 +276,10 @@ async def history_page(request: Request, run_id: str) -> HTMLResponse:
         asked = parse_epoch(request.query_params.get("epoch"))
     except ValueError as exc:
         return _message(request, str(exc), 422)
-    frame, stacks = None, []
+    stacks: list[histograms.HistogramStack] = []
     try:
-        run, kept, rd, metrics = _frame_inputs(manager, run_id)
+        run, kept, rd, frame = await _frame_at(manager, run_id, asked)
         if kept:
-            weights = frame_weights(manager, run_id, kept, kept[-1] if asked is None else asked)
-            frame = await asyncio.to_thread(history_frame, run, weights, rd, metrics)
             stacks = await asyncio.to_thread(_stacks, manager, run_id, run, kept)
     except ProblemError as exc:  # no such run, or deleted or reset while we read it
         return _not_found(request, exc.detail)
@@ -290,12 +303,8 @@ async def history_panel(request: Request, run_id: str) -> HTMLResponse:
     kept epoch's diagram, output, loss marked there and weight matrices, from the same
     frame the history page draws."""
     manager = request.app.state.manager
-    frame = None
     try:
-        run, kept, rd, metrics = _frame_inputs(manager, run_id)
-        if kept:
-            weights = frame_weights(manager, run_id, kept, kept[-1])
-            frame = await asyncio.to_thread(history_frame, run, weights, rd, metrics)
+        run, kept, rd, frame = await _frame_at(manager, run_id, None)
     except ProblemError as exc:
         return _message(request, exc.detail, 404)
     context = {"run": run, "kept": kept, "index": len(kept) - 1, "frame": frame, "rd": rd}
@@ -311,11 +320,9 @@ async def history_fragment(request: Request, run_id: str) -> HTMLResponse:
     except ValueError as exc:
         return _message(request, str(exc), 422)
     try:
-        run, kept, rd, metrics = _frame_inputs(manager, run_id)
-        if not kept:
-            return _message(request, "This run has no kept weights yet.", 404)
-        weights = frame_weights(manager, run_id, kept, kept[-1] if asked is None else asked)
+        run, _, rd, frame = await _frame_at(manager, run_id, asked)
     except ProblemError as exc:  # no such run, or deleted or reset while we read it
         return _message(request, exc.detail, exc.status_code)
-    frame = await asyncio.to_thread(history_frame, run, weights, rd, metrics)
+    if frame is None:
+        return _message(request, "This run has no kept weights yet.", 404)
     return _page(request, "partials/history_frame.html", {"frame": frame, "rd": rd, "run": run})
