@@ -47,6 +47,7 @@ from app.runs.executor import EOF, LocalExecutor
 from app.runs.models import RunCreate
 from app.runs.record import prepare_run
 from app.runs.worker_messages import Final, WorkerJob
+from tests.support import answering
 
 SPIRAL = {"dataset": {"kind": "spiral", "n_samples": 400}, "hidden_layers": [8, 8]}
 
@@ -152,24 +153,8 @@ def server(db: str, executor: str, address: str | None) -> Iterator[httpx.Client
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if client.get("/api/health").status_code == 200:
-                    break
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield client
-    finally:
-        client.close()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+    with answering(process, client, timeout=90, term=True) as answered:
+        yield answered
 
 
 def arrivals(client: httpx.Client, run_id: str, out: dict[int, float]) -> None:
