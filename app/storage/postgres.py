@@ -77,6 +77,12 @@ class PostgresStore(SqlStore):
             min_size=1,
             max_size=pool_size,
             timeout=CONNECT_TIMEOUT,
+            # A lost connection is re-made with a backoff that doubles (1, 2, 4, 8 … s) for
+            # `reconnect_timeout`, 300 s by default: after an outage of a minute the server
+            # would wait half a minute more before it tried again. Given up after as long
+            # as a request waits, the next request starts a new attempt at once, so the
+            # server stores again within seconds of PostgreSQL's return.
+            reconnect_timeout=CONNECT_TIMEOUT,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
             check=ConnectionPool.check_connection,  # a server restart costs no request
             name="backprop-live",

@@ -60,6 +60,10 @@ def test_a_database_gone_is_503_in_words(postgres_cluster: Cluster) -> None:
             stepped = client.post(f"/api/runs/{kept['id']}/step", json={"epochs": 2})
             assert stepped.status_code in (200, 503), stepped.text
             assert client.get("/api/health").status_code == 200
+            # Longer than the reconnect backoff's first steps (1, 2, 4, 8 s): the server
+            # must not be left waiting out a long backoff once the database is back.
+            still = client.post("/api/runs", json={**TINY_RUN, "start": False})
+            assert still.status_code == 503, still.text
             # Back again (an empty database): the server carries on storing.
             _admin(postgres_cluster, f"CREATE DATABASE {name}")
             from app.storage.store import open_store
